@@ -1,0 +1,145 @@
+// Runs Petrel for the benchmark: writes a configuration and a fresh spool in a temporary directory, starts
+// `petrel serve` from a checkout, waits for its 220 greeting, counts what it queued, and stops it with
+// SIGTERM. Logs go to files in the temporary directory so the benchmark's console stays clean.
+// It must never touch a spool or configuration it did not create, and never leave the server running.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { freeLoopbackPort } from "./free-port.ts";
+import { waitForGreeting } from "./smtp-conversation.ts";
+
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 45_000;
+const OUTPUT_TAIL_BYTES = 4096;
+
+function configText(port: number, dir: string): string {
+  const path = (name: string) => JSON.stringify(join(dir, name));
+  return `# Written by bench/petrel-server.ts for one benchmark run.
+[server]
+workers = "auto"
+
+[spool]
+dir = ${path("spool")}
+
+[smtp]
+local_domains = ["bench.test"]
+max_message_size = "100MiB"
+
+[[listener]]
+address = "127.0.0.1"
+port = ${port}
+role = "mta"
+
+[log.mail]
+destination = "file"
+path = ${path("mail.log")}
+
+[log.system]
+destination = "file"
+path = ${path("system.log")}
+`;
+}
+
+/** Keeps the last few KiB a stream printed, to explain a failure. */
+function tailOf(stream: NodeJS.ReadableStream | null): () => string {
+  let tail = "";
+  stream?.setEncoding("utf8");
+  stream?.on("data", (text: string) => {
+    tail = (tail + text).slice(-OUTPUT_TAIL_BYTES);
+  });
+  return () => tail;
+}
+
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+export class PetrelServer {
+  readonly label = "Petrel";
+  readonly #checkout: string;
+  readonly #baseDir: string;
+  #dir: string | null = null;
+  #child: ChildProcess | null = null;
+  #exited: Promise<unknown> = Promise.resolve();
+  #output = { stdout: () => "", stderr: () => "" };
+  #port = 0;
+
+  /** Nothing happens until start(); stop() may be called at any time, also when start() failed. */
+  constructor(checkout: string, baseDir: string) {
+    this.#checkout = checkout;
+    this.#baseDir = baseDir;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  /** The primary process; the workers are its children. */
+  get mainPid(): number {
+    return this.#child?.pid ?? 0;
+  }
+
+  get spoolDir(): string {
+    return join(this.#dir ?? "", "spool");
+  }
+
+  /** Writes the configuration in a new directory under the base directory, starts Petrel, waits for 220. */
+  async start(): Promise<void> {
+    const dir = await mkdtemp(join(this.#baseDir, "petrel-bench-"));
+    this.#dir = dir;
+    this.#port = await freeLoopbackPort();
+    const configPath = join(dir, "petrel.toml");
+    await writeFile(configPath, configText(this.#port, dir));
+    // detached: its own process group, so a Ctrl-C on the benchmark reaches the benchmark only and the
+    // benchmark decides the order of shutdown.
+    const node = join(this.#checkout, "node_modules/.bin/node");
+    const child = spawn(node, ["src/cli/main.ts", "serve", "--config", configPath], {
+      cwd: this.#checkout,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.#child = child;
+    this.#output = { stdout: tailOf(child.stdout), stderr: tailOf(child.stderr) };
+    const died = new AbortController();
+    this.#exited = once(child, "exit").finally(() => died.abort(new Error("petrel serve exited")));
+    this.#exited.catch(() => undefined);
+    try {
+      await once(child, "spawn");
+      await waitForGreeting(this.#port, died.signal, START_TIMEOUT_MS);
+    } catch (error) {
+      throw await this.#explain(`Petrel did not greet on 127.0.0.1:${this.#port}: ${(error as Error).message}`);
+    }
+  }
+
+  /** Envelopes in the spool's incoming/ folder: one per message answered 250. */
+  async countQueued(): Promise<number> {
+    return (await readdir(join(this.spoolDir, "incoming"))).length;
+  }
+
+  /** SIGTERM, then waits for the exit (SIGKILL to the process group if it hangs), then removes the files. */
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (child?.pid !== undefined && !hasExited(child)) {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => process.kill(-child.pid!, "SIGKILL"), STOP_TIMEOUT_MS);
+      await this.#exited.catch(() => undefined);
+      clearTimeout(timer);
+      if (child.signalCode === "SIGKILL") throw await this.#explain(`Petrel did not stop within ${STOP_TIMEOUT_MS} ms`);
+    }
+    this.#child = null;
+    if (this.#dir !== null) await rm(this.#dir, { recursive: true, force: true });
+    this.#dir = null;
+  }
+
+  async #explain(what: string): Promise<Error> {
+    const child = this.#child;
+    const log = await readFile(join(this.#dir ?? "", "system.log"), "utf8").catch(() => "");
+    return new Error(
+      `${what} (exit code ${child?.exitCode}, signal ${child?.signalCode})\n` +
+        `--- stderr\n${this.#output.stderr()}\n--- stdout\n${this.#output.stdout()}\n` +
+        `--- system.log\n${log.slice(-OUTPUT_TAIL_BYTES)}`,
+    );
+  }
+}

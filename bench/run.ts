@@ -1,0 +1,155 @@
+// `npm run bench`: Petrel against a private Postfix 3.7 in one run on one machine. Starts both servers,
+// runs the smtp-source loads alternately on each (median of the rounds), samples Petrel's memory during
+// the loads, then checks a 50 MiB message and 1,000 idle sessions against their memory targets, and prints
+// Markdown tables. Exit status 1 when a message went missing, a step failed or a memory target was missed.
+// It must never leave a server, a daemon or a temporary directory behind, also on error or Ctrl-C.
+
+import { tmpdir } from "node:os";
+import { resolve } from "node:path";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { measureBigMessage } from "./big-message.ts";
+import { measureIdleSessions } from "./idle-sessions.ts";
+import { describeMachine } from "./machine.ts";
+import { PetrelServer } from "./petrel-server.ts";
+import { PostfixInstance } from "./postfix-instance.ts";
+import { describeRun, type MemoryRow, meetsTarget, memoryTable, throughputTable } from "./report.ts";
+import { type RssPeaks, sampleDuring } from "./rss-sampler.ts";
+import { measureThroughput, type ThroughputPlan } from "./throughput.ts";
+
+const MiB = 2 ** 20;
+const BIG_MESSAGE_BYTES = 50 * MiB;
+const BIG_MESSAGE_GROWTH_TARGET = 32 * MiB;
+const IDLE_SESSIONS = 1000;
+const IDLE_SESSIONS_TARGET = 100 * MiB;
+const IDLE_HOLD_MS = 2000;
+
+const USAGE = `usage: npm run bench -- [options]
+  --messages N   messages per load run (default 20000; 2000 with --quick)
+  --rounds N     rounds of Petrel/Postfix runs per load, the median is reported (default 3; 1 with --quick)
+  --quick        a smoke run of about a minute: few messages, one round
+  --petrel DIR   the Petrel checkout to run (default: the one this benchmark is in)
+  --dir DIR      where the temporary spools and Postfix instance go (default: ${tmpdir()})
+`;
+
+function positiveInteger(text: string | undefined, fallback: number, name: string): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, not "${text}"`);
+  return value;
+}
+
+function readOptions(argv: string[]): { plan: ThroughputPlan; checkout: string; baseDir: string } | null {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      messages: { type: "string" },
+      rounds: { type: "string" },
+      quick: { type: "boolean", default: false },
+      petrel: { type: "string" },
+      dir: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) return null;
+  return {
+    plan: {
+      messages: positiveInteger(values.messages, values.quick ? 2000 : 20000, "messages"),
+      rounds: positiveInteger(values.rounds, values.quick ? 1 : 3, "rounds"),
+      sessions: 20,
+      bodyBytes: 4096,
+    },
+    checkout: resolve(values.petrel ?? resolve(import.meta.dirname, "..")),
+    baseDir: resolve(values.dir ?? tmpdir()),
+  };
+}
+
+/** Every stop, in the reverse order of the starts; runs once, whoever asks first (the end, an error, a signal). */
+const stops: (() => Promise<void>)[] = [];
+let stopping: Promise<void> | null = null;
+function stopEverything(): Promise<void> {
+  stopping ??= (async () => {
+    for (const stop of stops.reverse()) {
+      await stop().catch((error: Error) => console.error(`bench: while stopping: ${error.message}`));
+    }
+  })();
+  return stopping;
+}
+
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  process.on(signal, () => {
+    console.error(`bench: ${signal}: stopping the servers`);
+    void stopEverything().finally(() => process.exit(code));
+  });
+}
+
+async function bench(options: { plan: ThroughputPlan; checkout: string; baseDir: string }): Promise<boolean> {
+  const { plan, checkout, baseDir } = options;
+  console.log(describeRun(await describeMachine(checkout, baseDir), plan));
+
+  const petrel = new PetrelServer(checkout, baseDir);
+  const postfix = new PostfixInstance(baseDir);
+  stops.push(() => petrel.stop(), () => postfix.stop());
+  await petrel.start();
+  await postfix.start();
+  console.log(`Petrel on 127.0.0.1:${petrel.port} (spool ${petrel.spoolDir}), Postfix on 127.0.0.1:${postfix.port}\n`);
+
+  // Both servers are sampled during every run, so that the sampling costs each of them the same.
+  const { result: throughput, peaks } = await sampleDuring([petrel.mainPid, postfix.mainPid], () =>
+    measureThroughput([petrel, postfix], plan, (line) => console.log(line)),
+  );
+  const [petrelPeaks, postfixPeaks] = peaks as [RssPeaks, RssPeaks];
+
+  console.log(`\nlarge message: ${BIG_MESSAGE_BYTES / MiB} MiB to Petrel`);
+  const big = await measureBigMessage(petrel, BIG_MESSAGE_BYTES);
+  console.log(`  accepted in ${big.seconds.toFixed(2)} s (${(big.bytes / MiB / big.seconds).toFixed(0)} MiB/s)`);
+  console.log(`idle sessions: ${IDLE_SESSIONS} to Petrel, held ${IDLE_HOLD_MS} ms`);
+  const idle = await measureIdleSessions(petrel, IDLE_SESSIONS, IDLE_HOLD_MS);
+
+  const memory: MemoryRow[] = [
+    { measure: "Petrel peak RSS during the loads, all processes", bytes: petrelPeaks.peakTotal },
+    { measure: "Postfix peak RSS during the loads, all processes", bytes: postfixPeaks.peakTotal },
+    {
+      measure: `${BIG_MESSAGE_BYTES / MiB} MiB message: RSS growth of the ${big.pid === petrel.mainPid ? "primary (!)" : "worker"} that took it`,
+      bytes: big.growth,
+      targetBytes: BIG_MESSAGE_GROWTH_TARGET,
+    },
+    {
+      measure: `${idle.sessions} idle sessions: RSS increase, all processes`,
+      bytes: idle.increase,
+      targetBytes: IDLE_SESSIONS_TARGET,
+    },
+  ];
+  const rows = throughput.map(({ mode, rates }) => ({ mode, petrel: rates.get(petrel.label)!, postfix: rates.get(postfix.label)! }));
+  console.log(`\n${throughputTable(rows)}`);
+  console.log(`\n${memoryTable(memory)}`);
+  return memory.every(meetsTarget);
+}
+
+async function main(): Promise<void> {
+  let options: ReturnType<typeof readOptions>;
+  try {
+    options = readOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (options === null) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  try {
+    if (!(await bench(options))) {
+      console.error("\nbench: a memory target was missed");
+      process.exitCode = 1;
+    }
+  } catch (error) {
+    console.error(`\nbench: ${(error as Error).stack ?? error}`);
+    process.exitCode = 1;
+  } finally {
+    await stopEverything();
+  }
+}
+
+await main();

@@ -1,0 +1,60 @@
+// The throughput loads: every load mode runs against each server in turn (A/B/A/B...) for a number of
+// rounds in one process, so that both servers see the same noise of this shared machine. After each run
+// the server's queue is counted: every message smtp-source got a 250 for must be there.
+// It measures and checks; it must never start, stop or configure a server itself.
+
+import { type Load, type LoadMode, loadModes, runSmtpSource } from "./smtp-source.ts";
+
+/** What the loads need of a server under test (PetrelServer and PostfixInstance both are one). */
+export type MailServer = { readonly label: string; readonly port: number; countQueued(): Promise<number> };
+
+export type ThroughputPlan = { messages: number; rounds: number; sessions: number; bodyBytes: number };
+
+/** Messages per second of each run, per server label, in round order. */
+export type ThroughputResult = { mode: LoadMode; rates: Map<string, number[]> };
+
+/** Runs one load and checks that the server queued exactly the messages it was sent. */
+async function queuedRun(server: MailServer, load: Load, what: string): Promise<number> {
+  const before = await server.countQueued();
+  const seconds = await runSmtpSource(server.port, load);
+  const queued = (await server.countQueued()) - before;
+  if (queued !== load.messages) {
+    throw new Error(
+      `${server.label}, ${what}: smtp-source had ${load.messages} messages accepted but ${queued} were queued ` +
+        `(${before} before the run). A message answered 250 must be in the queue.`,
+    );
+  }
+  return seconds;
+}
+
+export async function measureThroughput(
+  servers: readonly MailServer[],
+  plan: ThroughputPlan,
+  progress: (line: string) => void,
+): Promise<ThroughputResult[]> {
+  const load = (mode: LoadMode, messages: number): Load => ({ ...plan, mode, messages });
+
+  // One untimed run each first: Petrel's JIT compiles its hot path, Postfix spawns its smtpd processes.
+  const warmUp = load("one-per-connection", Math.max(plan.sessions, Math.round(plan.messages / 10)));
+  for (const server of servers) {
+    const seconds = await queuedRun(server, warmUp, "warm-up");
+    progress(`warm-up      ${server.label.padEnd(8)} ${warmUp.messages} messages in ${seconds.toFixed(2)} s`);
+  }
+
+  const results = (Object.keys(loadModes) as LoadMode[]).map((mode) => ({
+    mode,
+    rates: new Map(servers.map((server) => [server.label, [] as number[]])),
+  }));
+  for (let round = 1; round <= plan.rounds; round++) {
+    for (const result of results) {
+      for (const server of servers) {
+        const what = `round ${round}/${plan.rounds} ${loadModes[result.mode].title}`;
+        const seconds = await queuedRun(server, load(result.mode, plan.messages), what);
+        const rate = plan.messages / seconds;
+        result.rates.get(server.label)!.push(rate);
+        progress(`${what.padEnd(30)} ${server.label.padEnd(8)} ${rate.toFixed(0).padStart(6)} msg/s (${seconds.toFixed(2)} s)`);
+      }
+    }
+  }
+  return results;
+}

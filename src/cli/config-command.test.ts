@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { after, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { loadConfig, parseConfig } from "../config/load.ts";
+import { keyText, locateKeys } from "../config/locate.ts";
+import { runConfigCommand } from "./config-command.ts";
+
+const example = fileURLToPath(new URL("../../examples/petrel.toml", import.meta.url));
+const tmp = await mkdtemp(path.join(os.tmpdir(), "petrel-config-check-"));
+after(() => rm(tmp, { recursive: true, force: true }));
+
+function collector() {
+  const sink = { text: "", stream: undefined as unknown as Writable };
+  sink.stream = new Writable({
+    write(chunk, _encoding, done) {
+      sink.text += String(chunk);
+      done();
+    },
+  });
+  return sink;
+}
+
+async function run(argv: string[]) {
+  const out = collector();
+  const err = collector();
+  const code = await runConfigCommand(argv, out.stream, err.stream);
+  return { code, out: out.text, err: err.text };
+}
+
+test("config check prints the effective configuration, which parses back to the same Config", async () => {
+  const file = path.join(tmp, "petrel.toml");
+  await writeFile(
+    file,
+    `[server]\nhostname = "mx.example.org"\n[smtp]\nmax_message_size = "10MB"\n[smtp.timeouts]\ndata = 90000\n` +
+      `[[listener]]\naddress = "::"\nport = 25\n[log]\nmodules = { smtp = "debug", "odd.name" = "warn" }\n`,
+  );
+  const { code, out, err } = await run(["check", "--config", file]);
+  assert.equal(err, "");
+  assert.equal(code, 0);
+  assert.ok(out.startsWith(`# Effective configuration, from ${file}\n`));
+  assert.match(out, /^max_message_size = "10MB"$/m);
+  assert.match(out, /^data = "90s"$/m);
+  assert.match(out, /^dir = "\/.*\/var\/spool"$/m);
+  const { config } = await loadConfig(file);
+  assert.deepEqual(parseConfig(out, path.join(os.tmpdir(), "elsewhere", "printed.toml")), config);
+});
+
+test("the embedded default round-trips too, and --config=FILE is understood", async () => {
+  const { code, out } = await run(["check"]);
+  assert.equal(code, 0);
+  assert.ok(out.startsWith("# Effective configuration, from (embedded default)\n"));
+  assert.deepEqual(parseConfig(out, "printed.toml"), (await loadConfig()).config);
+  const file = path.join(tmp, "spool-only.toml");
+  await writeFile(file, `[spool]\ndir = "/srv/spool"\n`);
+  const other = await run([`--config=${file}`, "check"]);
+  assert.equal(other.code, 0);
+  assert.match(other.out, /^dir = "\/srv\/spool"$/m);
+});
+
+test("examples/petrel.toml writes every key and passes config check", async () => {
+  const { code, out, err } = await run(["check", "-c", example]);
+  assert.equal(err, "");
+  assert.equal(code, 0);
+  const text = await readFile(example, "utf8");
+  const written = parseConfig(text, example);
+  assert.deepEqual(parseConfig(out, example), written);
+  // Every key of the effective configuration is written out in the example, none left to an unseen default.
+  const leaves = (value: unknown, at: PropertyKey[]): PropertyKey[][] => {
+    if (Array.isArray(value) && value.some((item) => typeof item === "object")) {
+      return value.flatMap((item, i) => leaves(item, [...at, i]));
+    }
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      return Object.entries(value).flatMap(([key, item]) => leaves(item, [...at, key]));
+    }
+    return [at];
+  };
+  const located = locateKeys(text);
+  const unseen = leaves(written, []).map(keyText).filter((key) => !located.has(key));
+  assert.deepEqual(unseen, []);
+});
+
+test("a refused configuration prints every problem and exits 1", async () => {
+  const file = path.join(tmp, "bad.toml");
+  await writeFile(file, `[smtp]\nmax_errors = 0\n[[listener]]\naddress = "127.0.0.1"\nprot = 25\n`);
+  const { code, out, err } = await run(["check", "--config", file]);
+  assert.equal(code, 1);
+  assert.equal(out, "");
+  assert.deepEqual(err.split("\n"), [
+    `${file}:2: smtp.max_errors: 0 is too small (expected at least 1)`,
+    `${file}:3: listener[0].port: missing (expected an integer)`,
+    `${file}:5: listener[0].prot: unknown key (expected one of: name, address, port, role, max_message_size, greeting_delay)`,
+    `petrel config: 3 problems in ${file}`,
+    "",
+  ]);
+  const missing = await run(["check", "--config", path.join(tmp, "absent.toml")]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /absent\.toml: cannot read the configuration file: ENOENT/);
+});
+
+test("usage mistakes exit 2 and say how to call the command", async () => {
+  for (const argv of [[], ["verify"], ["check", "extra"], ["check", "--config"]]) {
+    const { code, out, err } = await run(argv);
+    assert.equal(code, 2, argv.join(" "));
+    assert.equal(out, "");
+    assert.match(err, /usage: petrel config check \[--config FILE\]/);
+  }
+  const help = await run(["help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.out, /^usage: /);
+});

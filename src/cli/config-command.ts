@@ -1,0 +1,43 @@
+// `petrel config check [--config FILE]`: validates the configuration and prints the effective one as TOML
+// (exit 0), or prints every problem found (exit 1). Usage mistakes exit 2. It must never start anything,
+// bind a port or open a log: checking a configuration has no side effects.
+
+import type { Writable } from "node:stream";
+import { formatConfig } from "../config/format.ts";
+import { ConfigError } from "../config/issues.ts";
+import { loadConfig } from "../config/load.ts";
+
+const usage = "usage: petrel config check [--config FILE]\n";
+
+/** `argv` is what follows `petrel config`; `--config FILE`, `--config=FILE` and `-c FILE` may come anywhere. */
+export async function runConfigCommand(argv: string[], out: Writable, err: Writable): Promise<number> {
+  const words: string[] = [];
+  let file: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--config" || arg === "-c") {
+      file = argv[++i];
+      if (file === undefined) {
+        err.write(`petrel config: ${arg} needs a file name\n${usage}`);
+        return 2;
+      }
+    } else if (arg.startsWith("--config=")) file = arg.slice("--config=".length);
+    else words.push(arg);
+  }
+  if (words.length !== 1 || words[0] !== "check") {
+    const help = words.length === 1 && (words[0] === "help" || words[0] === "--help");
+    const complaint = words.length === 0 ? "a subcommand is needed" : `unknown arguments "${words.join(" ")}"`;
+    (help ? out : err).write(help ? usage : `petrel config: ${complaint}\n${usage}`);
+    return help ? 0 : 2;
+  }
+  try {
+    const { config, source } = await loadConfig(file);
+    out.write(`# Effective configuration, from ${source}\n\n${formatConfig(config)}`);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const count = error.problems.length;
+    err.write(`${error.message}\npetrel config: ${count} ${count === 1 ? "problem" : "problems"} in ${error.file}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// The `petrel` command line: one table of subcommands (serve, config, queue), each a small module.
+// It parses only the global `--config FILE` option and hands the rest of the arguments over.
+
+import process from "node:process";
+import { serve } from "../server/primary.ts";
+import { runConfigCommand } from "./config-command.ts";
+import { runQueueCommand } from "./queue-command.ts";
+import { loadConfig, ConfigError } from "../config/load.ts";
+
+const USAGE = `usage: petrel <command> [--config FILE]
+  serve                  run the server (default configuration when no --config)
+  config check           validate the configuration and print the effective one
+  queue list [--json]    list the messages in the spool
+  queue show ID [--json] show one message's envelope and headers
+`;
+
+/** Removes `--config FILE` (or `--config=FILE`) from argv and returns it. */
+function takeConfigPath(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--config" || arg === "-c") {
+      const path = argv[i + 1];
+      argv.splice(i, 2);
+      return path;
+    }
+    if (arg.startsWith("--config=")) {
+      argv.splice(i, 1);
+      return arg.slice("--config=".length);
+    }
+  }
+  return undefined;
+}
+
+const commands: Record<string, (argv: string[], configPath: string | undefined) => Promise<number | undefined>> = {
+  async serve(_argv, configPath) {
+    await serve(configPath);
+    return undefined;
+  },
+  config(argv, configPath) {
+    return runConfigCommand(configPath ? [...argv, "--config", configPath] : argv, process.stdout, process.stderr);
+  },
+  async queue(argv, configPath) {
+    const { config } = await loadConfig(configPath);
+    return runQueueCommand(argv, config.spool.dir, process.stdout);
+  },
+};
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const configPath = takeConfigPath(argv);
+  const name = argv.shift() ?? "";
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(name === "" || name === "help" || name === "--help" ? USAGE : `petrel: unknown command "${name}"\n${USAGE}`);
+    process.exitCode = name === "" || name === "help" || name === "--help" ? 0 : 2;
+    return;
+  }
+  try {
+    const code = await command(argv, configPath);
+    if (code !== undefined) process.exitCode = code;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`petrel: ${error.message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+await main();

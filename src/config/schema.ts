@@ -1,0 +1,208 @@
+// The configuration schema: the one source of the `Config` type, of every default, and of what each key accepts.
+// The parsed result is plain JSON-serialisable data (durations in ms, sizes in bytes, absolute paths once load.ts
+// has resolved them) because it is sent to worker processes over IPC.
+// This file must never read files or the environment beyond the host name used as the default hostname.
+// A check of a single value says only what the value is not (`params.notA`) and issues.ts words the message, so
+// that every message in front of an administrator has one shape; only checks across keys word their own.
+
+import net from "node:net";
+import os from "node:os";
+import { z } from "zod";
+import { defaultListeners } from "./default.ts";
+import { parseDuration, parseSize } from "./units.ts";
+
+/** Marks schemas whose values need care beyond their JSON type: relative paths, and units to print back. */
+export const valueKinds = z.registry<{ kind: "duration" | "size" | "path" }>();
+
+/** A refused value of a custom check: `<value> is not <notA> (expected <expected>)`. */
+export type NotAParams = { notA: string; expected: string };
+
+function notA(ctx: z.RefinementCtx, input: unknown, params: NotAParams): typeof z.NEVER {
+  ctx.addIssue({ code: "custom", input, params, message: `not ${params.notA}` });
+  return z.NEVER;
+}
+
+function duration() {
+  return z
+    .unknown()
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms !== undefined) return ms;
+      return notA(ctx, value, {
+        notA: "a duration",
+        expected: 'e.g. "30s", "5m", "1h", "2d" or a number of milliseconds',
+      });
+    })
+    .register(valueKinds, { kind: "duration" });
+}
+
+function size() {
+  return z
+    .unknown()
+    .transform((value, ctx) => {
+      const bytes = parseSize(value);
+      if (bytes !== undefined) return bytes;
+      return notA(ctx, value, { notA: "a size", expected: 'e.g. "50MiB" or a number of bytes' });
+    })
+    .register(valueKinds, { kind: "size" });
+}
+
+/** A file or folder; load.ts makes relative ones absolute against the configuration file's folder. */
+function filePath() {
+  return z.string().min(1).register(valueKinds, { kind: "path" });
+}
+
+const dnsLabel = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+const domainPattern = new RegExp(`^${dnsLabel}(?:\\.${dnsLabel})*\\.?$`);
+
+/** A DNS name, kept lower-case and without a trailing dot. */
+function domainName(what: string, example: string) {
+  return z
+    .string()
+    .transform((value, ctx) =>
+      domainPattern.test(value) && value.length <= 253
+        ? value.toLowerCase().replace(/\.$/, "")
+        : notA(ctx, value, { notA: what, expected: `e.g. "${example}"` }),
+    );
+}
+
+/** Kept as written: "auto" means os.availableParallelism() of the machine that runs the primary. */
+const workers = z.unknown().transform((value, ctx): "auto" | number => {
+  if (value === "auto") return value;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 1) return value;
+  return notA(ctx, value, { notA: "a number of workers", expected: '"auto" or an integer >= 1' });
+});
+
+const listenAddress = z.string().refine((value) => value === "*" || net.isIP(value) !== 0, {
+  params: {
+    notA: "a listening address",
+    expected: 'an IPv4 or IPv6 literal without brackets, "*" or "::"',
+  } satisfies NotAParams,
+});
+
+const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+const logFormats = ["json", "pretty", "auto"] as const;
+const logDestinations = ["stdout", "stderr", "file", "syslog"] as const;
+const syslogFacilities = [
+  "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
+  "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+] as const;
+const listenerRoles = ["mta", "submission"] as const;
+
+const logLevel = z.enum(logLevels);
+
+const logTarget = z
+  .strictObject({
+    destination: z.enum(logDestinations).default("stdout"),
+    path: filePath().optional(),
+    facility: z.enum(syslogFacilities).default("mail"),
+    socket: filePath().default("/dev/log"),
+  })
+  .superRefine((target, ctx) => {
+    if (target.destination === "file" && target.path === undefined) {
+      ctx.addIssue({ code: "custom", path: ["path"], input: undefined, message: 'required when destination = "file"' });
+    }
+  });
+
+const listener = z.strictObject({
+  name: z.string().min(1).optional(),
+  address: listenAddress,
+  port: z.int().min(0).max(65535),
+  role: z.enum(listenerRoles).default("mta"),
+  max_message_size: size().optional(),
+  greeting_delay: duration().optional(),
+});
+
+type ListenerInput = z.infer<typeof listener>;
+
+/**
+ * Names each listener (given, else "<role>-<port>", else "<role>-<address>-<port>" when two unnamed listeners
+ * share role and port, as the IPv4 and IPv6 twins of the default do) and refuses duplicate names and duplicate
+ * address+port pairs. Port 0 asks the system for a free port, so it never clashes.
+ */
+function nameListeners(listeners: ListenerInput[], ctx: z.RefinementCtx) {
+  const short = listeners.map((l) => `${l.role}-${l.port}`);
+  const named = listeners.map((l, i) => {
+    const derived = short.filter((s) => s === short[i]).length > 1 ? `${l.role}-${l.address}-${l.port}` : short[i]!;
+    const { address, port, role, max_message_size, greeting_delay } = l;
+    return { name: l.name ?? derived, address, port, role, max_message_size, greeting_delay };
+  });
+  const seenNames = new Map<string, number>();
+  const seenSockets = new Map<string, number>();
+  named.forEach((l, i) => {
+    const earlier = seenNames.get(l.name);
+    if (earlier !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: [i, "name"],
+        input: l.name,
+        message: `duplicate listener name "${l.name}" (also listener[${earlier}]; give each listener its own name)`,
+      });
+    } else seenNames.set(l.name, i);
+    const socket = `${l.address} port ${l.port}`;
+    const twin = seenSockets.get(socket);
+    if (l.port !== 0 && twin !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: [i, "port"],
+        input: l.port,
+        message: `${socket} is already used by listener[${twin}]`,
+      });
+    } else seenSockets.set(socket, i);
+  });
+  return named;
+}
+
+const configObject = z.strictObject({
+  server: z
+    .strictObject({
+      hostname: domainName("a host name", "mx.example.org").default(() => os.hostname()),
+      workers: workers.prefault("auto"),
+      shutdown_timeout: duration().prefault("30s"),
+    })
+    .prefault({}),
+  spool: z.strictObject({ dir: filePath().default("./var/spool") }).prefault({}),
+  smtp: z
+    .strictObject({
+      local_domains: z.array(domainName("a domain name", "example.org")).prefault(["localhost"]),
+      max_message_size: size().prefault("50MiB"),
+      max_recipients: z.int().min(1).default(1000),
+      max_command_length: z.int().min(512).default(2048),
+      max_errors: z.int().min(1).default(10),
+      bare_line_endings: z.enum(["reject", "normalize"]).default("reject"),
+      greeting_delay: duration().prefault("0s"),
+      timeouts: z
+        .strictObject({ command: duration().prefault("5m"), data: duration().prefault("5m") })
+        .prefault({}),
+    })
+    .prefault({}),
+  listener: z
+    .array(listener)
+    .min(1)
+    .transform(nameListeners)
+    .prefault(() => defaultListeners.map((l) => ({ ...l }))),
+  log: z
+    .strictObject({
+      level: logLevel.default("info"),
+      format: z.enum(logFormats).default("auto"),
+      modules: z.record(z.string().min(1), logLevel).default({}),
+      system: logTarget.prefault({}),
+      mail: logTarget.prefault({}),
+    })
+    .prefault({}),
+});
+
+/** The whole file. A listener without its own max_message_size or greeting_delay gets the one of [smtp]. */
+export const configSchema = configObject.transform((config) => ({
+  ...config,
+  listener: config.listener.map((l) => ({
+    ...l,
+    max_message_size: l.max_message_size ?? config.smtp.max_message_size,
+    greeting_delay: l.greeting_delay ?? config.smtp.greeting_delay,
+  })),
+}));
+
+export type Config = z.infer<typeof configSchema>;
+export type ListenerConfig = Config["listener"][number];
+export type LogConfig = Config["log"];
+export type LogTargetConfig = LogConfig["system"];

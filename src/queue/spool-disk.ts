@@ -1,0 +1,114 @@
+// Every file-system call the spool makes, behind one small interface, so tests can count fsyncs and
+// make a write fail with ENOSPC without a full disk. The Node implementation is a thin layer over
+// node:fs/promises; it must never retry, cache or hide an error: the spool decides what errors mean.
+
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { systemErrorCode } from "./spool-errors.ts";
+
+export interface SpoolFile {
+  /** Appends every byte of the buffers, in order (short writes are continued, not reported). */
+  writeAll(buffers: readonly Buffer[]): Promise<void>;
+  /** Reads into `buffer` from `position`; resolves to the number of bytes read (0 at the end). */
+  read(buffer: Buffer, position: number): Promise<number>;
+  sync(): Promise<void>;
+  size(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface SpoolDisk {
+  /** mkdir -p with mode 0700; an existing directory is left as it is. */
+  makeDirectory(path: string): Promise<void>;
+  /** "create" fails with EEXIST if the file exists (O_EXCL) and makes it mode 0600. */
+  open(path: string, mode: "create" | "read"): Promise<SpoolFile>;
+  rename(from: string, to: string): Promise<void>;
+  remove(path: string): Promise<void>;
+  readDirectory(path: string): Promise<string[]>;
+  readFile(path: string): Promise<Buffer>;
+  /** Size in bytes, or undefined if there is no such file. */
+  sizeOf(path: string): Promise<number | undefined>;
+  /** fsync of the directory itself, making the names created or renamed in it durable. */
+  syncDirectory(path: string): Promise<void>;
+}
+
+const maxBuffersPerWrite = 1024; // IOV_MAX on Linux
+
+class NodeSpoolFile implements SpoolFile {
+  readonly #handle: FileHandle;
+
+  constructor(handle: FileHandle) {
+    this.#handle = handle;
+  }
+
+  async writeAll(buffers: readonly Buffer[]): Promise<void> {
+    let pending = buffers.filter((buffer) => buffer.length > 0);
+    while (pending.length > 0) {
+      const batch = pending.slice(0, maxBuffersPerWrite);
+      const { bytesWritten } = await this.#handle.writev(batch);
+      if (bytesWritten === 0) throw new Error("the file system accepted no bytes of a write");
+      pending = [...skipBytes(batch, bytesWritten), ...pending.slice(batch.length)];
+    }
+  }
+
+  async read(buffer: Buffer, position: number): Promise<number> {
+    const { bytesRead } = await this.#handle.read(buffer, 0, buffer.length, position);
+    return bytesRead;
+  }
+
+  sync(): Promise<void> {
+    return this.#handle.sync();
+  }
+
+  async size(): Promise<number> {
+    return (await this.#handle.stat()).size;
+  }
+
+  close(): Promise<void> {
+    return this.#handle.close();
+  }
+}
+
+/** The buffers left after the first `count` bytes were written. */
+function skipBytes(buffers: readonly Buffer[], count: number): Buffer[] {
+  const rest: Buffer[] = [];
+  let skip = count;
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) {
+      skip -= buffer.length;
+    } else {
+      rest.push(skip === 0 ? buffer : buffer.subarray(skip));
+      skip = 0;
+    }
+  }
+  return rest;
+}
+
+export const nodeSpoolDisk: SpoolDisk = {
+  async makeDirectory(path) {
+    await mkdir(path, { recursive: true, mode: 0o700 });
+  },
+  async open(path, mode) {
+    const handle = mode === "create" ? await open(path, "wx", 0o600) : await open(path, "r");
+    return new NodeSpoolFile(handle);
+  },
+  rename: (from, to) => rename(from, to),
+  remove: (path) => unlink(path),
+  readDirectory: (path) => readdir(path),
+  readFile: (path) => readFile(path),
+  async sizeOf(path) {
+    try {
+      return (await stat(path)).size;
+    } catch (error) {
+      if (systemErrorCode(error) === "ENOENT") return undefined;
+      throw error;
+    }
+  },
+  async syncDirectory(path) {
+    const handle = await open(path, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+};

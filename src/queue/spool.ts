@@ -1,0 +1,213 @@
+// The durable spool on disk: the one object the server, the scheduler and `petrel queue` use to reach
+// spooled mail. A message is an immutable body file plus an envelope file whose folder is its state
+// (layout in spool-layout.ts); writing is in message-writer.ts, crash repair in recovery.ts.
+// Several worker processes share one spool directory: everything here relies only on atomic renames
+// and exclusive creates, never on a lock held in memory. Reads tolerate a file that vanishes between
+// readdir and read (another process moved it). This file must never report success for a change
+// before the directories holding it are fsynced, and never delete a file of an acknowledged message.
+
+import { parseEnvelopeFile } from "./envelope.ts";
+import type { Envelope } from "./envelope.ts";
+import { DirectorySync } from "./directory-sync.ts";
+import { readHeaderSection } from "./header-section.ts";
+import { SpoolMessageWriter } from "./message-writer.ts";
+import type { MessageWriter } from "./message-writer.ts";
+import { recoverSpool } from "./recovery.ts";
+import type { RecoveryReport } from "./recovery.ts";
+import { nodeSpoolDisk } from "./spool-disk.ts";
+import type { SpoolDisk, SpoolFile } from "./spool-disk.ts";
+import { SpoolError, spoolErrorFrom, systemErrorCode } from "./spool-errors.ts";
+import { bodyFolder, isSafeId, spoolFolders, spoolPaths, spoolStates } from "./spool-layout.ts";
+import type { SpoolPaths, State } from "./spool-layout.ts";
+
+export type { Envelope, EnvelopeDraft, SpoolRecipient } from "./envelope.ts";
+export type { MessageWriter } from "./message-writer.ts";
+export type { RecoveryReport } from "./recovery.ts";
+export type { State } from "./spool-layout.ts";
+export { SpoolError } from "./spool-errors.ts";
+export type { SpoolErrorCode } from "./spool-errors.ts";
+
+export type SpoolOptions = {
+  /** The file-system layer; tests pass one that counts or fails calls. */
+  disk?: SpoolDisk;
+  /** false: only read an existing spool (the CLI), never create its folders. Default true. */
+  create?: boolean;
+  /** Bodies up to this many bytes are buffered and written once at commit. Default 64 KiB. */
+  memoryLimit?: number;
+  /** write() returns false above this many bytes waiting for the disk. Default 1 MiB. */
+  highWater?: number;
+};
+
+export type SpoolEntry = { id: string; state: State; envelope: Envelope };
+
+export type SpoolMessage = {
+  state: State;
+  envelope: Envelope;
+  /** The header section of the body (up to, not including, the empty line). */
+  headers: Buffer;
+  /** The body file's size on disk, undefined if it is missing; differs from envelope.size if damaged. */
+  bodySize: number | undefined;
+};
+
+type SpoolSetup = { paths: SpoolPaths; disk: SpoolDisk; memoryLimit: number; highWater: number };
+
+export class Spool {
+  readonly root: string;
+  readonly #paths: SpoolPaths;
+  readonly #disk: SpoolDisk;
+  readonly #memoryLimit: number;
+  readonly #highWater: number;
+  readonly #directorySyncs = new Map<string, DirectorySync>();
+
+  /** Use Spool.open(). */
+  constructor(setup: SpoolSetup) {
+    this.root = setup.paths.root;
+    this.#paths = setup.paths;
+    this.#disk = setup.disk;
+    this.#memoryLimit = setup.memoryLimit;
+    this.#highWater = setup.highWater;
+  }
+
+  static async open(dir: string, options: SpoolOptions = {}): Promise<Spool> {
+    const disk = options.disk ?? nodeSpoolDisk;
+    const paths = spoolPaths(dir);
+    try {
+      if (options.create === false) {
+        await disk.readDirectory(dir);
+      } else {
+        await disk.makeDirectory(dir);
+        for (const folder of spoolFolders) await disk.makeDirectory(paths.folder(folder));
+        await disk.syncDirectory(dir);
+      }
+    } catch (error) {
+      throw spoolErrorFrom(error, `opening the spool directory ${dir}`);
+    }
+    const memoryLimit = options.memoryLimit ?? 64 * 1024;
+    const highWater = options.highWater ?? 1024 * 1024;
+    return new Spool({ paths, disk, memoryLimit, highWater });
+  }
+
+  /** Run once by the primary before any worker accepts mail: see recovery.ts. */
+  recover(): Promise<RecoveryReport> {
+    return recoverSpool(this.#disk, this.#paths);
+  }
+
+  /** Starts a message; nothing is visible to list() or show() before commit() resolves. */
+  create(id: string): MessageWriter {
+    checkId(id);
+    return new SpoolMessageWriter(id, {
+      disk: this.#disk,
+      paths: this.#paths,
+      bodySync: this.#directorySync(this.#paths.folder(bodyFolder)),
+      incomingSync: this.#directorySync(this.#paths.folder("incoming")),
+      memoryLimit: this.#memoryLimit,
+      highWater: this.#highWater,
+    });
+  }
+
+  /** Readable envelopes in the given states, each state in id (= arrival) order. */
+  async *list(states: readonly State[] = spoolStates): AsyncGenerator<SpoolEntry> {
+    for (const state of states) {
+      for (const id of await this.#namesIn(state)) {
+        if (!isSafeId(id)) continue;
+        const bytes = await this.#readEnvelopeFile(state, id);
+        if (bytes === undefined) continue;
+        const check = parseEnvelopeFile(bytes, id);
+        if (check.ok) yield { id, state, envelope: check.envelope };
+      }
+    }
+  }
+
+  /**
+   * The message with this id in whichever state it is, or null if there is none. Rejects with
+   * SPOOL_DAMAGED if its envelope file cannot be read back.
+   */
+  async show(id: string): Promise<SpoolMessage | null> {
+    if (!isSafeId(id)) return null;
+    // Two passes: a message moved by another process during the first one is found in the second.
+    for (let pass = 0; pass < 2; pass++) {
+      for (const state of spoolStates) {
+        const bytes = await this.#readEnvelopeFile(state, id);
+        if (bytes === undefined) continue;
+        const check = parseEnvelopeFile(bytes, id);
+        if (!check.ok) {
+          throw new SpoolError("SPOOL_DAMAGED", `message ${id} in ${state}/ cannot be read: ${check.problem}`);
+        }
+        return { state, envelope: check.envelope, ...(await this.#readBodyStart(id)) };
+      }
+    }
+    return null;
+  }
+
+  /** Moves a message between states with one atomic rename, resolved once both folders are fsynced. */
+  async move(id: string, from: State, to: State): Promise<void> {
+    checkId(id);
+    if (from === to) return;
+    try {
+      await this.#disk.rename(this.#paths.envelope(from, id), this.#paths.envelope(to, id));
+    } catch (error) {
+      if (systemErrorCode(error) === "ENOENT") {
+        throw new SpoolError("SPOOL_NOT_FOUND", `no message ${id} in ${from}/`, { cause: error });
+      }
+      throw spoolErrorFrom(error, `moving message ${id} from ${from}/ to ${to}/`);
+    }
+    try {
+      await Promise.all([
+        this.#directorySync(this.#paths.folder(to)).sync(),
+        this.#directorySync(this.#paths.folder(from)).sync(),
+      ]);
+    } catch (error) {
+      throw spoolErrorFrom(error, `making the move of message ${id} to ${to}/ durable`);
+    }
+  }
+
+  #directorySync(folder: string): DirectorySync {
+    let sync = this.#directorySyncs.get(folder);
+    if (sync === undefined) {
+      sync = new DirectorySync(() => this.#disk.syncDirectory(folder));
+      this.#directorySyncs.set(folder, sync);
+    }
+    return sync;
+  }
+
+  async #namesIn(state: State): Promise<string[]> {
+    try {
+      return (await this.#disk.readDirectory(this.#paths.folder(state))).sort();
+    } catch (error) {
+      if (systemErrorCode(error) === "ENOENT") return []; // a read-only open of a spool never started
+      throw spoolErrorFrom(error, `listing ${state}/ of the spool`);
+    }
+  }
+
+  /** The envelope file's bytes, or undefined if it is not there (any more). */
+  async #readEnvelopeFile(state: State, id: string): Promise<Buffer | undefined> {
+    try {
+      return await this.#disk.readFile(this.#paths.envelope(state, id));
+    } catch (error) {
+      const errno = systemErrorCode(error);
+      if (errno === "ENOENT" || errno === "EISDIR") return undefined;
+      throw spoolErrorFrom(error, `reading the envelope of message ${id} in ${state}/`);
+    }
+  }
+
+  async #readBodyStart(id: string): Promise<{ headers: Buffer; bodySize: number | undefined }> {
+    let file: SpoolFile;
+    try {
+      file = await this.#disk.open(this.#paths.body(id), "read");
+    } catch (error) {
+      if (systemErrorCode(error) === "ENOENT") return { headers: Buffer.alloc(0), bodySize: undefined };
+      throw spoolErrorFrom(error, `opening the body of message ${id}`);
+    }
+    try {
+      return { headers: await readHeaderSection(file), bodySize: await file.size() };
+    } catch (error) {
+      throw spoolErrorFrom(error, `reading the body of message ${id}`);
+    } finally {
+      await file.close();
+    }
+  }
+}
+
+function checkId(id: string): void {
+  if (!isSafeId(id)) throw new SpoolError("SPOOL_BAD_ID", `${JSON.stringify(id)} is not a queue id`);
+}

@@ -1,0 +1,140 @@
+// The two ways a message body reaches the session: DATA (dot-stuffed, ended by <CRLF>.<CRLF>) and BDAT
+// chunks (counted octets, RFC 3030). Each reader feeds the transaction's spool writer as bytes arrive, and
+// when its part of the body is complete decides the reply: the chunk's 250, or the message's final answer
+// (queued, too big, or refused for bare line endings). Decoding itself is done by smtp/.
+
+import { DataDecoder } from "../smtp/data-decoder.ts";
+import { ChunkReader } from "../smtp/bdat.ts";
+import type { Reply } from "../smtp/reply.ts";
+import { SpoolError } from "../queue/spool.ts";
+import { replies } from "../smtp/replies.ts";
+import { withText } from "../smtp/reply.ts";
+import type { Session } from "./session.ts";
+import type { Transaction } from "./transaction.ts";
+
+export type BodyStep = {
+  readonly done: boolean;
+  readonly rest: Buffer | null;
+  /** Set when the spool writer asks the session to stop reading until it has written what it holds. */
+  readonly backpressure: Promise<void> | null;
+};
+
+export interface BodyReader {
+  push(chunk: Buffer): BodyStep;
+  /** Called once after `done`: replies, and for the last part commits or refuses the message. */
+  finish(): Promise<void>;
+}
+
+/** Writes body slices while the message stays under the size limit; returns the writer's backpressure. */
+function store(transaction: Transaction, slices: readonly Buffer[]): Promise<void> | null {
+  let full = false;
+  for (const slice of slices) full = !transaction.write(slice) || full;
+  return full ? transaction.drained() : null;
+}
+
+/** Ends the message: refuses it (removing every trace) or commits it and answers 250 with the queue id. */
+export async function finishMessage(session: Session, refusal: "too-big" | "bare-line-ending" | null): Promise<void> {
+  const transaction = session.transaction!;
+  session.transaction = null;
+  const fields = { queueId: transaction.queueId, size: transaction.size };
+  if (refusal !== null) {
+    await transaction.abort();
+    session.log.info({ event: "refused", reason: refusal, ...fields }, "message refused");
+    session.reply(refusal === "too-big" ? replies.messageTooBig : replies.bareLineEnding);
+    return;
+  }
+  try {
+    await transaction.commit(session);
+  } catch (error) {
+    await transaction.abort();
+    session.context.logs.system.error({ err: error, queueId: transaction.queueId }, "spool commit failed");
+    session.reply(error instanceof SpoolError && error.code === "SPOOL_FULL" ? replies.insufficientStorage : replies.localError);
+    return;
+  }
+  session.messages += 1;
+  session.log.info(
+    {
+      event: "queued",
+      ...fields,
+      client: session.clientAddress,
+      sender: transaction.sender?.address ?? "",
+      recipients: transaction.recipients.map((recipient) => recipient.mailbox.address),
+      ms: Date.now() - transaction.startedAt,
+    },
+    "message queued",
+  );
+  session.reply(withText(replies.queued, `queued as ${transaction.queueId}`));
+}
+
+export class DataBody implements BodyReader {
+  private readonly session: Session;
+  private readonly transaction: Transaction;
+  private readonly decoder: DataDecoder;
+
+  constructor(session: Session, transaction: Transaction) {
+    this.session = session;
+    this.transaction = transaction;
+    this.decoder = new DataDecoder({
+      maxSize: session.context.settings.maxMessageSize,
+      bareLineEndings: session.context.settings.bareLineEndings,
+    });
+  }
+
+  push(chunk: Buffer): BodyStep {
+    const step = this.decoder.push(chunk);
+    return { done: step.done, rest: step.rest, backpressure: store(this.transaction, step.body) };
+  }
+
+  finish(): Promise<void> {
+    const rejectBare = this.decoder.bareLineEnding && this.session.context.settings.bareLineEndings === "reject";
+    return finishMessage(this.session, this.decoder.overflow ? "too-big" : rejectBare ? "bare-line-ending" : null);
+  }
+}
+
+export class BdatBody implements BodyReader {
+  private readonly session: Session;
+  private readonly transaction: Transaction;
+  private readonly reader: ChunkReader;
+  private readonly size: number;
+  private readonly last: boolean;
+
+  constructor(session: Session, transaction: Transaction, size: number, last: boolean) {
+    this.session = session;
+    this.transaction = transaction;
+    this.reader = transaction.chunks.chunk(size, last);
+    this.size = size;
+    this.last = last;
+  }
+
+  push(chunk: Buffer): BodyStep {
+    const step = this.reader.push(chunk);
+    return { done: step.done, rest: step.rest, backpressure: step.body ? store(this.transaction, [step.body]) : null };
+  }
+
+  async finish(): Promise<void> {
+    if (this.last) return finishMessage(this.session, this.transaction.chunks.overflow ? "too-big" : null);
+    this.session.reply(withText(replies.chunkReceived, `${this.size} octets received`));
+  }
+}
+
+/** The octets of a refused BDAT: read to their end so the session stays in step (RFC 3030 §2), then refused. */
+export class RefusedChunk implements BodyReader {
+  private readonly session: Session;
+  private readonly reader: ChunkReader;
+  private readonly refusal: Reply;
+
+  constructor(session: Session, size: number, refusal: Reply) {
+    this.session = session;
+    this.reader = new ChunkReader(size, { discard: true });
+    this.refusal = refusal;
+  }
+
+  push(chunk: Buffer): BodyStep {
+    const step = this.reader.push(chunk);
+    return { done: step.done, rest: step.rest, backpressure: null };
+  }
+
+  async finish(): Promise<void> {
+    this.session.refuse(this.refusal);
+  }
+}

@@ -1,0 +1,169 @@
+// The command table: what the server does for each SMTP verb once smtp/ has parsed the line and the
+// sequence rules allow it. One typed entry per verb (STYLE §3); a handler replies through the session and
+// returns a promise only when the session must wait (the spool) before reading the next command.
+
+import type { Command } from "../smtp/command.ts";
+import { checkSequence } from "../smtp/sequence.ts";
+import { replies } from "../smtp/replies.ts";
+import { reply } from "../smtp/reply.ts";
+import type { Session } from "./session.ts";
+import { Transaction } from "./transaction.ts";
+import { BdatBody, DataBody, RefusedChunk } from "./body-reader.ts";
+
+type Verb = Command["verb"];
+
+const NO_EXTENSIONS: ReadonlySet<string> = new Set();
+type Handler<V extends Verb> = (session: Session, command: Extract<Command, { verb: V }>) => Promise<void> | undefined;
+
+/** The ESMTP extensions advertised in the EHLO reply (keyword and arguments). */
+function extensions(session: Session): string[] {
+  return [
+    "PIPELINING",
+    `SIZE ${session.context.settings.maxMessageSize}`,
+    "8BITMIME",
+    "SMTPUTF8",
+    "ENHANCEDSTATUSCODES",
+    "CHUNKING",
+    "BINARYMIME",
+    "DSN",
+    "HELP",
+  ];
+}
+
+/** HELO and EHLO reset any transaction (RFC 5321 §4.1.4) and record the client's name for itself. */
+function greet(session: Session, kind: "helo" | "ehlo", domain: string): void {
+  void session.transaction?.abort();
+  session.transaction = null;
+  session.greeting = kind;
+  session.helo = domain;
+  session.log.info({ event: kind, helo: domain }, kind);
+}
+
+const table: { readonly [V in Verb]: Handler<V> } = {
+  HELO(session, command) {
+    greet(session, "helo", command.domain);
+    session.extensions = NO_EXTENSIONS;
+    session.reply(reply(250, undefined, session.hostname));
+    return undefined;
+  },
+
+  EHLO(session, command) {
+    greet(session, "ehlo", command.domain);
+    const offered = extensions(session);
+    session.extensions = new Set(offered.map((line) => line.split(" ")[0]!));
+    session.reply(reply(250, undefined, `${session.hostname} greets ${command.domain}`, ...offered));
+    return undefined;
+  },
+
+  MAIL(session, command) {
+    const declared = command.params.size;
+    if (declared !== undefined && declared > session.context.settings.maxMessageSize) {
+      session.reply(replies.messageTooBig);
+      return undefined;
+    }
+    session.transaction = new Transaction(command.sender, command.params, session.context.settings.maxMessageSize);
+    session.reply(replies.senderOk);
+    return undefined;
+  },
+
+  RCPT(session, command) {
+    const transaction = session.transaction!;
+    const settings = session.context.settings;
+    if (transaction.recipients.length >= settings.maxRecipients) {
+      session.reply(replies.tooManyRecipients);
+      return undefined;
+    }
+    const { domain } = command.recipient;
+    if (domain !== "" && !settings.localDomains.has(domain)) {
+      session.log.info({ event: "rcpt-refused", recipient: command.recipient.address }, "relay access denied");
+      session.refuse(replies.relayDenied);
+      return undefined;
+    }
+    transaction.recipients.push({ mailbox: command.recipient, parameters: command.params });
+    session.reply(replies.recipientOk);
+    return undefined;
+  },
+
+  async DATA(session) {
+    const transaction = session.transaction!;
+    await transaction.startBody(session);
+    session.reply(replies.startData);
+    session.beginBody(new DataBody(session, transaction));
+  },
+
+  async BDAT(session, command) {
+    const transaction = session.transaction!;
+    if (!transaction.bodyStarted) await transaction.startBody(session);
+    session.beginBody(new BdatBody(session, transaction, command.size, command.last));
+  },
+
+  RSET(session) {
+    void session.transaction?.abort();
+    session.transaction = null;
+    session.reply(replies.ok);
+    return undefined;
+  },
+
+  NOOP(session) {
+    session.reply(replies.ok);
+    return undefined;
+  },
+
+  QUIT(session) {
+    session.close(replies.closing);
+    return undefined;
+  },
+
+  VRFY(session) {
+    session.reply(replies.cannotVerify);
+    return undefined;
+  },
+
+  EXPN(session) {
+    session.reply(replies.notImplemented);
+    return undefined;
+  },
+
+  HELP(session) {
+    session.reply(replies.help);
+    return undefined;
+  },
+
+  STARTTLS(session) {
+    session.refuse(replies.notImplemented);
+    return undefined;
+  },
+
+  AUTH(session) {
+    session.refuse(replies.notImplemented);
+    return undefined;
+  },
+
+  UNKNOWN(session, command) {
+    session.log.info({ event: "unknown-command", command: command.text.slice(0, 64) }, "unknown command");
+    session.refuse(replies.unknownCommand);
+    return undefined;
+  },
+};
+
+/** Runs one parsed command: the sequence rules first, then the verb's handler. */
+export function runCommand(session: Session, command: Command): Promise<void> | undefined {
+  const transaction = session.transaction;
+  const refusal = checkSequence(
+    {
+      greeted: session.greeting,
+      inMail: transaction !== null,
+      recipients: transaction?.recipients.length ?? 0,
+      bdatInProgress: transaction?.bodyStarted ?? false,
+      body: transaction?.parameters.body,
+    },
+    command.verb,
+  );
+  if (refusal) {
+    if (command.verb === "BDAT") session.beginBody(new RefusedChunk(session, command.size, refusal));
+    else session.refuse(refusal);
+    return undefined;
+  }
+  const handler = table[command.verb] as Handler<Verb>;
+  return handler(session, command as never);
+}

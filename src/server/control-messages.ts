@@ -1,0 +1,13 @@
+// The messages the primary and its workers exchange over the cluster IPC channel. Configuration travels as
+// plain data; the primary is the only process that reads the configuration file and signals.
+
+import type { Config } from "../config/schema.ts";
+
+export type ToWorker =
+  | { readonly type: "config"; readonly config: Config }
+  | { readonly type: "drain"; readonly timeout: number };
+
+export type ToPrimary =
+  | { readonly type: "ready" }
+  | { readonly type: "reloaded" }
+  | { readonly type: "failed"; readonly error: string };

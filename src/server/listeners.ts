@@ -1,0 +1,80 @@
+// The listening sockets of one worker process. Each worker binds every configured listener itself with
+// SO_REUSEPORT, so the kernel spreads new connections over the workers without passing them through the
+// primary. On a reload the set is reconciled: kept addresses keep their socket and take the new settings
+// for new sessions, removed ones stop accepting, new ones are bound.
+
+import { createServer, type Server } from "node:net";
+import type { Config } from "../config/schema.ts";
+import { Session } from "./session.ts";
+import { listenerSettings, type ListenerConfig, type ListenerContext } from "./listener-context.ts";
+
+export type SharedParts = Omit<ListenerContext, "listener" | "settings" | "sessionClosed">;
+
+type Bound = { server: Server; context: ListenerContext };
+
+function key(listener: ListenerConfig): string {
+  return `[${listener.address}]:${listener.port}`;
+}
+
+export class Listeners {
+  private readonly bound = new Map<string, Bound>();
+  readonly sessions = new Set<Session>();
+  private onIdle: (() => void) | null = null;
+
+  /** Binds, keeps or closes listeners so that they match `config`; rejects if a new address cannot be bound. */
+  async apply(config: Config, shared: SharedParts): Promise<void> {
+    const wanted = new Map(config.listener.map((listener) => [key(listener), listener]));
+    for (const [address, bound] of this.bound) {
+      if (!wanted.has(address)) {
+        bound.server.close();
+        this.bound.delete(address);
+      }
+    }
+    const binds: Promise<void>[] = [];
+    for (const [address, listener] of wanted) {
+      const context: ListenerContext = {
+        ...shared,
+        listener: { ...listener, name: listener.name ?? `${listener.role}-${listener.port}` },
+        settings: listenerSettings(config, listener),
+        sessionClosed: (session) => this.forget(session),
+      };
+      const existing = this.bound.get(address);
+      if (existing) existing.context = context;
+      else binds.push(this.bind(address, listener, context));
+    }
+    await Promise.all(binds);
+  }
+
+  private bind(address: string, listener: ListenerConfig, context: ListenerContext): Promise<void> {
+    const bound: Bound = { server: createServer({ noDelay: true }), context };
+    bound.server.on("connection", (socket) => this.sessions.add(new Session(socket, bound.context)));
+    return new Promise((resolve, reject) => {
+      bound.server.once("error", reject);
+      bound.server.listen({ host: listener.address, port: listener.port, exclusive: true, reusePort: true }, () => {
+        bound.server.off("error", reject);
+        bound.server.on("error", (error) => context.logs.system.error({ err: error, listener: address }, "listener error"));
+        this.bound.set(address, bound);
+        resolve();
+      });
+    });
+  }
+
+  private forget(session: Session): void {
+    this.sessions.delete(session);
+    if (this.sessions.size === 0) this.onIdle?.();
+  }
+
+  /** Resolves once no session is left. */
+  idle(): Promise<void> {
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.onIdle = resolve;
+    });
+  }
+
+  /** Stops accepting new connections on every listener. */
+  close(): void {
+    for (const bound of this.bound.values()) bound.server.close();
+    this.bound.clear();
+  }
+}

@@ -1,0 +1,140 @@
+// The primary process of `petrel serve`: loads and validates the configuration, recovers the spool before
+// anything is accepted, starts one worker per core, restarts a worker that dies, and owns the signals:
+// SIGTERM/SIGINT drain the workers and exit 0, SIGHUP reloads the configuration (a bad file keeps the old
+// one) and reopens log files. It never speaks SMTP itself.
+
+import cluster, { type Worker } from "node:cluster";
+import { availableParallelism } from "node:os";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { createLogs, type Logs } from "../log/logs.ts";
+import { Spool } from "../queue/spool.ts";
+import type { ToPrimary, ToWorker } from "./control-messages.ts";
+
+const RESTART_DELAY = 1000;
+
+function workerCount(config: Config): number {
+  return config.server.workers === "auto" ? availableParallelism() : config.server.workers;
+}
+
+function describeListeners(config: Config): string[] {
+  return config.listener.map((listener) => {
+    const host = listener.address.includes(":") ? `[${listener.address}]` : listener.address;
+    return `${host}:${listener.port} (${listener.role})`;
+  });
+}
+
+class Primary {
+  private config: Config;
+  private readonly configPath: string | undefined;
+  private logs: Logs;
+  private readonly workers = new Map<number, Worker>();
+  private draining = false;
+
+  constructor(config: Config, configPath: string | undefined, logs: Logs) {
+    this.config = config;
+    this.configPath = configPath;
+    this.logs = logs;
+  }
+
+  private send(message: ToWorker): void {
+    for (const worker of this.workers.values()) if (worker.isConnected()) worker.send(message);
+  }
+
+  /** Forks worker `number`; resolves when it listens, rejects if it cannot start. */
+  fork(number: number): Promise<void> {
+    const worker = cluster.fork({ PETREL_WORKER: String(number) });
+    this.workers.set(number, worker);
+    return new Promise((resolve, reject) => {
+      worker.on("online", () => worker.send({ type: "config", config: this.config } satisfies ToWorker));
+      worker.on("message", (message: ToPrimary) => {
+        if (message.type === "ready") resolve();
+        else if (message.type === "failed") {
+          this.logs.system.error({ worker: number, error: message.error }, "worker could not apply the configuration");
+          reject(new Error(message.error));
+        }
+      });
+      worker.on("exit", (code, signal) => {
+        this.workers.delete(number);
+        if (this.draining) return;
+        reject(new Error(`worker ${number} exited (${signal ?? code})`));
+        this.logs.system.error({ worker: number, code, signal }, "worker died; restarting it");
+        setTimeout(() => {
+          if (!this.draining) this.fork(number).catch(() => {});
+        }, RESTART_DELAY).unref();
+      });
+    });
+  }
+
+  async start(): Promise<void> {
+    const count = workerCount(this.config);
+    await Promise.all(Array.from({ length: count }, (_, number) => this.fork(number)));
+    this.logs.system.info(
+      { workers: count, listeners: describeListeners(this.config), config: this.configPath ?? "(embedded default)" },
+      "petrel started",
+    );
+    process.on("SIGTERM", () => void this.stop("SIGTERM"));
+    process.on("SIGINT", () => void this.stop("SIGINT"));
+    process.on("SIGHUP", () => void this.reload());
+  }
+
+  async reload(): Promise<void> {
+    this.logs.system.info({ config: this.configPath ?? "(embedded default)" }, "reloading configuration");
+    let next: Config;
+    try {
+      next = (await loadConfig(this.configPath)).config;
+    } catch (error) {
+      this.logs.system.error({ error: String(error) }, "configuration not reloaded; keeping the current one");
+      return;
+    }
+    if (workerCount(next) !== workerCount(this.config)) {
+      this.logs.system.warn("server.workers changes take effect after a restart");
+    }
+    if (JSON.stringify(next.log) === JSON.stringify(this.config.log)) this.logs.reopen();
+    else {
+      const previous = this.logs;
+      this.logs = createLogs(next.log, {});
+      await previous.close();
+    }
+    this.config = next;
+    this.send({ type: "config", config: next });
+    this.logs.system.info({ listeners: describeListeners(next) }, "configuration reloaded");
+  }
+
+  async stop(reason: string, exitCode = 0): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    const timeout = this.config.server.shutdown_timeout;
+    this.logs.system.info({ reason, timeout }, "draining sessions");
+    const exits = [...this.workers.values()].map((worker) => new Promise((resolve) => worker.once("exit", resolve)));
+    this.send({ type: "drain", timeout });
+    const force = setTimeout(() => {
+      for (const worker of this.workers.values()) worker.process.kill("SIGKILL");
+    }, timeout + 5000);
+    await Promise.all(exits);
+    clearTimeout(force);
+    this.logs.system.info("petrel stopped");
+    await this.logs.flush();
+    process.exit(exitCode);
+  }
+}
+
+/** `petrel serve`: returns when the server runs; the process then lives until a signal stops it. */
+export async function serve(configPath: string | undefined): Promise<void> {
+  const { config } = await loadConfig(configPath);
+  const logs = createLogs(config.log, {});
+  const spool = await Spool.open(config.spool.dir);
+  const recovered = await spool.recover();
+  logs.system.info({ spool: config.spool.dir, ...recovered }, "spool recovered");
+
+  cluster.setupPrimary({ exec: fileURLToPath(new URL("./worker.ts", import.meta.url)) });
+  const primary = new Primary(config, configPath, logs);
+  try {
+    await primary.start();
+  } catch (error) {
+    logs.system.fatal({ error: String(error) }, "petrel could not start");
+    await primary.stop("startup failure", 1);
+  }
+}

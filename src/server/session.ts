@@ -1,0 +1,235 @@
+// One SMTP session on one connection: reads command lines and message bodies off the socket, hands each
+// command to the command table (commands.ts), writes replies, and enforces the per-session limits
+// (command/data timeouts, line length, error count). It owns the socket and the session's state; it never
+// parses SMTP syntax itself (smtp/ does) and never touches the spool directly (transaction.ts does).
+
+import type { Socket } from "node:net";
+import type { Logger } from "pino";
+import { CommandLineReader, LINE_TOO_LONG } from "../smtp/command-line.ts";
+import { formatReply, type Reply } from "../smtp/reply.ts";
+import { replies } from "../smtp/replies.ts";
+import { parseCommand } from "../smtp/command.ts";
+import { reverseName } from "../dns/reverse-name.ts";
+import { runCommand } from "./commands.ts";
+import type { ListenerContext } from "./listener-context.ts";
+import type { Transaction } from "./transaction.ts";
+import type { BodyReader } from "./body-reader.ts";
+
+type Mode = "greeting" | "command" | "body" | "closed";
+
+export class Session {
+  readonly id: string;
+  readonly context: ListenerContext;
+  readonly log: Logger;
+  readonly clientAddress: string;
+  readonly clientPort: number;
+  readonly startedAt = Date.now();
+  clientName: Promise<string | null>;
+  greeting: "none" | "helo" | "ehlo" = "none";
+  helo = "";
+  /** The EHLO keywords offered to this client: MAIL/RCPT parameters of others are refused (RFC 5321 §4.1.1.1). */
+  extensions: ReadonlySet<string> = new Set();
+  transaction: Transaction | null = null;
+  messages = 0;
+  errors = 0;
+  /** Set by a drain: the session ends at the next point where no transaction is open. */
+  closing = false;
+
+  private readonly socket: Socket;
+  private readonly reader: CommandLineReader;
+  private mode: Mode = "greeting";
+  private body: BodyReader | null = null;
+  /** Work the session waits for (spool writes, commits) before it reads on. */
+  private pending = 0;
+
+  constructor(socket: Socket, context: ListenerContext) {
+    this.socket = socket;
+    this.context = context;
+    this.id = context.nextSessionId();
+    this.clientAddress = socket.remoteAddress ?? "unknown";
+    this.clientPort = socket.remotePort ?? 0;
+    this.log = context.logs.mail.child({ session: this.id });
+    this.reader = new CommandLineReader(context.settings.maxCommandLength);
+    this.clientName = reverseName(this.clientAddress);
+
+    socket.setNoDelay(true);
+    socket.setTimeout(context.settings.commandTimeout);
+    socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    socket.on("timeout", () => this.timeout());
+    socket.on("error", (error: NodeJS.ErrnoException) => this.log.debug({ err: error.code ?? error.message }, "socket error"));
+    socket.on("close", () => this.closed());
+
+    this.log.info(
+      { event: "connect", client: this.clientAddress, port: this.clientPort, listener: context.listener.name },
+      "connect",
+    );
+    const delay = context.settings.greetingDelay;
+    if (delay > 0) setTimeout(() => this.greet(), delay).unref();
+    else this.greet();
+  }
+
+  get hostname(): string {
+    return this.context.settings.hostname;
+  }
+
+  private greet(): void {
+    if (this.mode !== "greeting") return;
+    this.mode = "command";
+    this.reply({ code: 220, lines: [`${this.hostname} ESMTP Petrel`] });
+  }
+
+  reply(reply: Reply): void {
+    if (this.mode === "closed") return;
+    this.socket.write(formatReply(reply));
+  }
+
+  /** Sends a last reply and closes the connection once it is written. */
+  close(reply: Reply | null): void {
+    if (this.mode === "closed") return;
+    if (reply) this.reply(reply);
+    this.mode = "closed";
+    this.socket.end();
+  }
+
+  /** Counts a refused command; past the limit the session ends with 421. */
+  countError(): void {
+    this.errors += 1;
+    if (this.errors >= this.context.settings.maxErrors) {
+      this.log.info({ event: "too-many-errors", errors: this.errors }, "too many errors");
+      this.close(replies.tooManyErrors);
+    }
+  }
+
+  /** A refusal that counts against the client. */
+  refuse(reply: Reply): void {
+    this.reply(reply);
+    this.countError();
+  }
+
+  /** Switches the socket to body mode (after 354 or BDAT); bytes already read are fed to the reader at once. */
+  beginBody(body: BodyReader): void {
+    this.body = body;
+    this.mode = "body";
+    this.socket.setTimeout(this.context.settings.dataTimeout);
+    const rest = this.reader.takeRest();
+    if (rest.length > 0) this.feedBody(rest);
+  }
+
+  private receive(chunk: Buffer): void {
+    switch (this.mode) {
+      case "greeting":
+        this.log.info({ event: "early-talker" }, "client talked before the greeting");
+        this.close(replies.earlyTalker);
+        return;
+      case "body":
+        this.feedBody(chunk);
+        return;
+      case "command":
+        this.reader.push(chunk);
+        this.pump();
+        return;
+      case "closed":
+        return;
+    }
+  }
+
+  private feedBody(chunk: Buffer): void {
+    const body = this.body!;
+    const step = body.push(chunk);
+    if (!step.done) {
+      if (step.backpressure) this.wait(step.backpressure);
+      return;
+    }
+    this.body = null;
+    this.mode = "command";
+    this.socket.setTimeout(this.context.settings.commandTimeout);
+    if (step.rest) this.reader.push(step.rest);
+    this.wait(step.backpressure ? step.backpressure.then(() => body.finish()) : body.finish());
+  }
+
+  /** Stops reading until `work` is done, then carries on with whatever the client pipelined meanwhile. */
+  private wait(work: Promise<void>): void {
+    this.pending += 1;
+    this.socket.pause();
+    work.then(
+      () => {
+        this.pending -= 1;
+        if (this.pending > 0 || this.mode === "closed") return;
+        this.socket.resume();
+        if (this.mode === "command") this.pump();
+      },
+      (error: unknown) => {
+        this.pending -= 1;
+        this.log.error({ err: error }, "session failed");
+        this.close(replies.localError);
+      },
+    );
+  }
+
+  /** Runs every complete command line that has arrived, in order, replying to each. */
+  private pump(): void {
+    if (this.pending > 0) return;
+    this.socket.cork();
+    try {
+      while (this.mode === "command" && this.pending === 0) {
+        if (this.closing && this.transaction === null) {
+          this.close(replies.shuttingDown);
+          break;
+        }
+        const line = this.reader.next();
+        if (line === null) break;
+        if (line === LINE_TOO_LONG) {
+          this.refuse(replies.lineTooLong);
+          continue;
+        }
+        const command = parseCommand(line, {
+          smtputf8: this.transaction?.smtputf8 ?? false,
+          extensions: this.extensions,
+        });
+        if ("error" in command) {
+          this.refuse(command.error);
+          continue;
+        }
+        const pending = runCommand(this, command);
+        if (pending) this.wait(pending);
+      }
+    } finally {
+      this.socket.uncork();
+    }
+  }
+
+  /** A drain asks the session to end: at once when idle, else after its transaction. */
+  shutdown(): void {
+    this.closing = true;
+    if (this.mode === "command" && this.pending === 0 && this.transaction === null) {
+      this.close(replies.shuttingDown);
+    }
+  }
+
+  /** The drain deadline passed: whatever is not committed is abandoned (its client never got a 250). */
+  destroy(): void {
+    if (this.mode !== "closed") this.close(replies.shuttingDown);
+    this.socket.destroy();
+  }
+
+  private timeout(): void {
+    if (this.mode === "closed") {
+      this.socket.destroy();
+      return;
+    }
+    this.log.info({ event: "timeout", mode: this.mode }, "timeout");
+    this.close(replies.timeout);
+  }
+
+  private closed(): void {
+    this.mode = "closed";
+    const transaction = this.transaction;
+    this.transaction = null;
+    if (transaction) void transaction.abort();
+    this.log.info(
+      { event: "disconnect", messages: this.messages, errors: this.errors, ms: Date.now() - this.startedAt },
+      "disconnect",
+    );
+    this.context.sessionClosed(this);
+  }
+}

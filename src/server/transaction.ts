@@ -1,0 +1,117 @@
+// One mail transaction (MAIL … RCPT … DATA/BDAT): the envelope as the client states it, and the spool writer
+// that takes the body once it starts. It prepends the Received header, commits the message to the spool
+// (durable before the caller replies 250) or removes every trace of it. It decides no policy.
+
+import type { Mailbox } from "../smtp/address.ts";
+import type { MailParameters, RcptParameters } from "../smtp/parameters.ts";
+import type { MessageWriter, SpoolRecipient } from "../queue/spool.ts";
+import { formatReceived } from "../message/received.ts";
+import { ChunkedBody } from "../smtp/bdat.ts";
+import type { Session } from "./session.ts";
+
+export type Recipient = { readonly mailbox: Mailbox; readonly parameters: RcptParameters };
+
+export class Transaction {
+  readonly sender: Mailbox | null;
+  readonly parameters: MailParameters;
+  readonly recipients: Recipient[] = [];
+  readonly startedAt = Date.now();
+  /** The BDAT chunks announced so far (CHUNKING), counted against the size limit. */
+  readonly chunks: ChunkedBody;
+  /** Set when the body starts (first DATA/BDAT): the queue id and the spool writer. */
+  queueId: string | null = null;
+  private writer: MessageWriter | null = null;
+
+  constructor(sender: Mailbox | null, parameters: MailParameters, maxSize: number) {
+    this.sender = sender;
+    this.parameters = parameters;
+    this.chunks = new ChunkedBody({ maxSize });
+  }
+
+  get smtputf8(): boolean {
+    return this.parameters.smtputf8 === true;
+  }
+
+  get bodyStarted(): boolean {
+    return this.writer !== null;
+  }
+
+  /** The protocol keyword of the Received header (RFC 3848, RFC 6531 §3.7.3). */
+  protocol(session: Session): string {
+    const esmtp = session.greeting === "ehlo";
+    if (this.smtputf8) return "UTF8SMTP";
+    return esmtp ? "ESMTP" : "SMTP";
+  }
+
+  /** Opens the spool file and writes the Received header; returns the writer's first backpressure signal. */
+  async startBody(session: Session): Promise<void> {
+    const queueId = session.context.nextQueueId();
+    this.queueId = queueId;
+    this.writer = session.context.spool.create(queueId);
+    const received = formatReceived({
+      helo: session.helo,
+      clientAddress: session.clientAddress,
+      clientName: await session.clientName,
+      hostname: session.hostname,
+      protocol: this.protocol(session),
+      queueId,
+      recipient: this.recipients.length === 1 ? this.recipients[0]!.mailbox.address : null,
+      date: new Date(),
+    });
+    this.writer.write(received);
+  }
+
+  /** Appends body bytes; false means the writer holds too much: wait for drained(). */
+  write(chunk: Buffer): boolean {
+    return this.writer!.write(chunk);
+  }
+
+  drained(): Promise<void> {
+    return this.writer!.drained();
+  }
+
+  get size(): number {
+    return this.writer?.size ?? 0;
+  }
+
+  /** Makes the message durable in the spool; resolves only once it is safe to answer 250. */
+  async commit(session: Session): Promise<void> {
+    const writer = this.writer!;
+    const parameters = this.parameters;
+    await writer.commit({
+      id: this.queueId!,
+      receivedAt: new Date(this.startedAt).toISOString(),
+      sender: this.sender?.address ?? "",
+      senderParameters: {
+        body: parameters.body,
+        smtputf8: parameters.smtputf8,
+        ret: parameters.ret,
+        envid: parameters.envid,
+        size: parameters.size,
+        auth: parameters.auth,
+      },
+      recipients: this.recipients.map(spoolRecipient),
+      client: {
+        address: session.clientAddress,
+        port: session.clientPort,
+        name: (await session.clientName) ?? undefined,
+        helo: session.helo,
+        protocol: this.protocol(session),
+      },
+      listener: session.context.listener.name,
+    });
+    this.writer = null;
+  }
+
+  /** Forgets the message: nothing of it stays in the spool. */
+  async abort(): Promise<void> {
+    const writer = this.writer;
+    this.writer = null;
+    if (writer) await writer.abort();
+  }
+}
+
+function spoolRecipient(recipient: Recipient): SpoolRecipient {
+  const { notify, orcpt } = recipient.parameters;
+  return { address: recipient.mailbox.address, notify, orcpt, status: "pending" };
+}

@@ -1,0 +1,76 @@
+// A worker process: waits for its configuration from the primary, opens the spool and its listeners, and
+// serves SMTP sessions until told to drain. Several workers share the listening ports (SO_REUSEPORT) and
+// the spool; nothing here coordinates with another worker.
+
+import process from "node:process";
+import type { Config } from "../config/schema.ts";
+import { createLogs } from "../log/logs.ts";
+import type { Logs } from "../log/logs.ts";
+import { Spool } from "../queue/spool.ts";
+import { createQueueIdSource } from "../queue/queue-id.ts";
+import { Listeners } from "./listeners.ts";
+import type { ToPrimary, ToWorker } from "./control-messages.ts";
+
+const workerNumber = Number(process.env["PETREL_WORKER"] ?? "0");
+const listeners = new Listeners();
+let logs: Logs | null = null;
+let spool: Spool | null = null;
+let spoolDir = "";
+let loggedWith = "";
+const nextId = createQueueIdSource(workerNumber);
+
+function send(message: ToPrimary): void {
+  process.send?.(message);
+}
+
+/** Logs replaced by a reload: sessions that started before it still write to them until the process ends. */
+const retiredLogs: Logs[] = [];
+
+async function configure(config: Config): Promise<void> {
+  const first = logs === null;
+  if (logs === null || JSON.stringify(config.log) !== loggedWith) {
+    if (logs) retiredLogs.push(logs);
+    logs = createLogs(config.log, { worker: workerNumber });
+    loggedWith = JSON.stringify(config.log);
+  } else logs.reopen();
+  if (spool === null) {
+    spool = await Spool.open(config.spool.dir);
+    spoolDir = config.spool.dir;
+  } else if (config.spool.dir !== spoolDir) {
+    logs.system.warn({ dir: config.spool.dir, current: spoolDir }, "spool.dir changes take effect after a restart");
+  }
+  await listeners.apply(config, { spool, logs, nextSessionId: nextId, nextQueueId: nextId });
+  send({ type: first ? "ready" : "reloaded" });
+}
+
+/** Stops accepting, lets sessions end their transactions, and exits once none is left (or at the deadline). */
+function drain(timeout: number): void {
+  listeners.close();
+  for (const session of listeners.sessions) session.shutdown();
+  const deadline = setTimeout(() => {
+    for (const session of listeners.sessions) session.destroy();
+  }, timeout);
+  deadline.unref();
+  void listeners.idle().then(async () => {
+    await Promise.all([logs, ...retiredLogs].map((each) => each?.flush()));
+    process.exit(0);
+  });
+}
+
+process.on("message", (message: ToWorker) => {
+  switch (message.type) {
+    case "config":
+      configure(message.config).catch((error: unknown) => {
+        send({ type: "failed", error: error instanceof Error ? error.message : String(error) });
+      });
+      return;
+    case "drain":
+      drain(message.timeout);
+      return;
+  }
+});
+// The primary handles signals; a worker only leaves through a drain or when the primary goes away.
+process.on("SIGTERM", () => {});
+process.on("SIGINT", () => {});
+process.on("SIGHUP", () => {});
+process.on("disconnect", () => drain(1000));

@@ -1,0 +1,120 @@
+// Starts a real `petrel serve` process for end-to-end tests: a fresh temp directory with its own spool and
+// config file, listeners on free loopback ports, and the system/mail logs captured as JSON lines. Waits for
+// the "petrel started" log line, never for a fixed time.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, writeFile, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+
+export type LogLine = { msg: string; level: string; [field: string]: unknown };
+
+/** A loopback port nobody listens on right now. */
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+export type PetrelOptions = {
+  /** Extra TOML appended to the generated configuration (no [[listener]] needed: one is made). */
+  readonly toml?: string;
+  readonly workers?: number;
+  /** Reuse a directory (restarts after a crash); a new temp dir otherwise. */
+  readonly dir?: string;
+  readonly port?: number;
+};
+
+export class Petrel {
+  readonly dir: string;
+  readonly port: number;
+  readonly process: ChildProcess;
+  readonly lines: LogLine[] = [];
+  private readonly waiters: Array<{ test: (line: LogLine) => boolean; resolve: (line: LogLine) => void }> = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(dir: string, port: number, child: ChildProcess) {
+    this.dir = dir;
+    this.port = port;
+    this.process = child;
+    let buffered = "";
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (text: string) => {
+      buffered += text;
+      let end = buffered.indexOf("\n");
+      while (end >= 0) {
+        const raw = buffered.slice(0, end);
+        buffered = buffered.slice(end + 1);
+        end = buffered.indexOf("\n");
+        if (!raw.startsWith("{")) continue;
+        const line = JSON.parse(raw) as LogLine;
+        this.lines.push(line);
+        for (const waiter of [...this.waiters]) {
+          if (waiter.test(line)) {
+            this.waiters.splice(this.waiters.indexOf(waiter), 1);
+            waiter.resolve(line);
+          }
+        }
+      }
+    });
+    this.exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  }
+
+  get spool(): string {
+    return join(this.dir, "spool");
+  }
+
+  /** Resolves with the first log line (already seen or still to come) that passes `test`. */
+  waitFor(test: (line: LogLine) => boolean): Promise<LogLine> {
+    const seen = this.lines.find(test);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => this.waiters.push({ test, resolve }));
+  }
+
+  waitForMessage(msg: string): Promise<LogLine> {
+    return this.waitFor((line) => line.msg === msg);
+  }
+
+  static async start(options: PetrelOptions = {}): Promise<Petrel> {
+    const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "petrel-test-")));
+    const port = options.port ?? (await freePort());
+    const config = [
+      `[server]\nhostname = "mx.petrel.test"\nworkers = ${options.workers ?? 1}\nshutdown_timeout = "5s"`,
+      `[spool]\ndir = "${join(dir, "spool")}"`,
+      `[log]\nformat = "json"\nlevel = "debug"`,
+      options.toml ?? "",
+      `[[listener]]\naddress = "127.0.0.1"\nport = ${port}\nrole = "mta"`,
+    ].join("\n\n");
+    await writeFile(join(dir, "petrel.toml"), config);
+    const child = spawn(process.execPath, [MAIN, "serve", "--config", join(dir, "petrel.toml")], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const petrel = new Petrel(dir, port, child);
+    const started = petrel.waitForMessage("petrel started");
+    const failed = petrel.exited.then(({ code }) => {
+      throw new Error(`petrel exited with ${code} before it started`);
+    });
+    await Promise.race([started, failed]);
+    return petrel;
+  }
+
+  /** SIGTERM and wait for the exit; returns the exit code. */
+  async stop(): Promise<number | null> {
+    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill("SIGTERM");
+    return (await this.exited).code;
+  }
+
+  async remove(): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
