@@ -25,7 +25,7 @@ const IDLE_SESSIONS_TARGET = 100 * MiB;
 const IDLE_HOLD_MS = 2000;
 
 const USAGE = `usage: npm run bench -- [options]
-  --messages N   messages per load run (default 20000; 2000 with --quick)
+  --messages N   messages per load run (default 5000, about 10 s a run here; 1000 with --quick)
   --rounds N     rounds of Petrel/Postfix runs per load, the median is reported (default 3; 1 with --quick)
   --quick        a smoke run of about a minute: few messages, one round
   --petrel DIR   the Petrel checkout to run (default: the one this benchmark is in)
@@ -54,7 +54,7 @@ function readOptions(argv: string[]): { plan: ThroughputPlan; checkout: string; 
   if (values.help) return null;
   return {
     plan: {
-      messages: positiveInteger(values.messages, values.quick ? 2000 : 20000, "messages"),
+      messages: positiveInteger(values.messages, values.quick ? 1000 : 5000, "messages"),
       rounds: positiveInteger(values.rounds, values.quick ? 1 : 3, "rounds"),
       sessions: 20,
       bodyBytes: 4096,
@@ -67,6 +67,7 @@ function readOptions(argv: string[]): { plan: ThroughputPlan; checkout: string; 
 /** Every stop, in the reverse order of the starts; runs once, whoever asks first (the end, an error, a signal). */
 const stops: (() => Promise<void>)[] = [];
 let stopping: Promise<void> | null = null;
+let interrupted = false;
 function stopEverything(): Promise<void> {
   stopping ??= (async () => {
     for (const stop of stops.reverse()) {
@@ -78,6 +79,7 @@ function stopEverything(): Promise<void> {
 
 for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
   process.on(signal, () => {
+    interrupted = true;
     console.error(`bench: ${signal}: stopping the servers`);
     void stopEverything().finally(() => process.exit(code));
   });
@@ -145,7 +147,7 @@ async function main(): Promise<void> {
       process.exitCode = 1;
     }
   } catch (error) {
-    console.error(`\nbench: ${(error as Error).stack ?? error}`);
+    if (!interrupted) console.error(`\nbench: ${(error as Error).stack ?? error}`);
     process.exitCode = 1;
   } finally {
     await stopEverything();

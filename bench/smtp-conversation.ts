@@ -7,6 +7,9 @@ import { connect, type Socket } from "node:net";
 import { once } from "node:events";
 import { setTimeout as delay } from "node:timers/promises";
 
+const QUIT_REPLY_TIMEOUT_MS = 5000;
+const RETRY_INTERVAL_MS = 25;
+
 export type SmtpReply = { code: number; lines: string[] };
 
 /** Splits the bytes a server sends into complete replies; keeps a partial line for the next chunk. */
@@ -89,13 +92,14 @@ export class SmtpConversation {
     if (!this.socket.write(chunk)) await once(this.socket, "drain");
   }
 
-  /** Sends QUIT when still connected and closes our side. */
+  /** Sends QUIT when still connected, waits a little for its reply, and closes the connection. */
   async quit(): Promise<void> {
     if (!this.ended) {
       this.socket.write("QUIT\r\n");
-      await this.reply().catch(() => undefined);
+      const replied = this.reply().catch(() => undefined);
+      await Promise.race([replied, delay(QUIT_REPLY_TIMEOUT_MS, undefined, { ref: false })]);
     }
-    this.socket.end();
+    this.socket.destroy();
   }
 
   #deliver(reply: SmtpReply): void {
@@ -110,7 +114,6 @@ export class SmtpConversation {
   }
 }
 
-const RETRY_INTERVAL_MS = 25;
 
 /**
  * Resolves once a server on 127.0.0.1:port greets with 220. A refused connection (nothing listens yet) is

@@ -16,8 +16,8 @@ export type Logger = pino.Logger;
 export type Logs = {
   system: Logger;
   mail: Logger;
-  /** A child of the system log with {module: name}, at log.modules[name] or else log.level. */
-  module(name: string): Logger;
+  /** A child of the system (or mail) log with {module: name}, at log.modules[name] or else log.level. */
+  module(name: string, log?: LogName): Logger;
   /** Reopens log files by name: call it on SIGHUP, after logrotate has moved them away. */
   reopen(): void;
   /** Resolves once every line logged so far has been handed to the operating system (or to `logger`). */
@@ -26,7 +26,7 @@ export type Logs = {
   close(): Promise<void>;
 };
 
-type LogName = "system" | "mail";
+export type LogName = "system" | "mail";
 
 /** Files, terminals and syslog sockets, opened once per Logs even when both logs point to the same one. */
 function openedPlaces() {
@@ -133,11 +133,12 @@ export function createLogs(log: LogConfig, options: { worker?: number }): Logs {
   return {
     system,
     mail,
-    module(name) {
-      let child = modules.get(name);
+    module(name, which = "system") {
+      let child = modules.get(`${which}:${name}`);
       if (child === undefined) {
-        child = system.child({ module: name }, { level: log.modules[name] ?? log.level });
-        modules.set(name, child);
+        const parent = which === "system" ? system : mail;
+        child = parent.child({ module: name }, { level: log.modules[name] ?? log.level });
+        modules.set(`${which}:${name}`, child);
       }
       return child;
     },

@@ -47,7 +47,7 @@ export async function finishMessage(session: Session, refusal: "too-big" | "bare
     await transaction.commit(session);
   } catch (error) {
     await transaction.abort();
-    session.context.logs.system.error({ err: error, queueId: transaction.queueId }, "spool commit failed");
+    session.context.logs.module("spool").error({ err: error, queueId: transaction.queueId }, "spool commit failed");
     session.reply(error instanceof SpoolError && error.code === "SPOOL_FULL" ? replies.insufficientStorage : replies.localError);
     return;
   }

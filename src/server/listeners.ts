@@ -52,7 +52,7 @@ export class Listeners {
       bound.server.once("error", reject);
       bound.server.listen({ host: listener.address, port: listener.port, exclusive: true, reusePort: true }, () => {
         bound.server.off("error", reject);
-        bound.server.on("error", (error) => context.logs.system.error({ err: error, listener: address }, "listener error"));
+        bound.server.on("error", (error) => context.logs.module("server").error({ err: error, listener: address }, "listener error"));
         this.bound.set(address, bound);
         resolve();
       });

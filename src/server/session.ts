@@ -48,7 +48,7 @@ export class Session {
     this.id = context.nextSessionId();
     this.clientAddress = socket.remoteAddress ?? "unknown";
     this.clientPort = socket.remotePort ?? 0;
-    this.log = context.logs.mail.child({ session: this.id });
+    this.log = context.logs.module("smtp", "mail").child({ session: this.id });
     this.reader = new CommandLineReader(context.settings.maxCommandLength);
     this.clientName = reverseName(this.clientAddress);
 

@@ -1,13 +1,15 @@
 // Starts a real `petrel serve` process for end-to-end tests: a fresh temp directory with its own spool and
 // config file, listeners on free loopback ports, and the system/mail logs captured as JSON lines. Waits for
-// the "petrel started" log line, never for a fixed time.
+// the "petrel started" log line, never for a fixed time. Also runs the `petrel` command line (queue, config)
+// and reads spooled messages, so tests can check what the server stored.
 
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, writeFile, rm } from "node:fs/promises";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, writeFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Envelope } from "../../src/queue/envelope.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
@@ -32,7 +34,34 @@ export type PetrelOptions = {
   /** Reuse a directory (restarts after a crash); a new temp dir otherwise. */
   readonly dir?: string;
   readonly port?: number;
+  /** Own process group, so that a test can kill the primary and its workers at once (kill(-pid)). */
+  readonly detached?: boolean;
 };
+
+/** The configuration file of a test server: one loopback listener after the extra TOML (which may add more). */
+function configText(dir: string, port: number, options: PetrelOptions): string {
+  return [
+    `[server]\nhostname = "mx.petrel.test"\nworkers = ${options.workers ?? 1}\nshutdown_timeout = "5s"`,
+    `[spool]\ndir = "${join(dir, "spool")}"`,
+    `[log]\nformat = "json"\nlevel = "debug"`,
+    options.toml ?? "",
+    `[[listener]]\naddress = "127.0.0.1"\nport = ${port}\nrole = "mta"`,
+  ].join("\n\n");
+}
+
+export type SpooledMessage = { envelope: Envelope; body: Buffer; received: string; content: Buffer };
+
+export type CommandResult = { code: number | null; stdout: string; stderr: string };
+
+/** Runs the `petrel` command line (`node src/cli/main.ts ...args`) to its end. */
+export function runPetrel(args: readonly string[]): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [MAIN, ...args], (error, stdout, stderr) => {
+      if (error !== null && typeof error.code !== "number") reject(error);
+      else resolve({ code: error === null ? 0 : (error.code as number), stdout, stderr });
+    });
+  });
+}
 
 export class Petrel {
   readonly dir: string;
@@ -41,11 +70,13 @@ export class Petrel {
   readonly lines: LogLine[] = [];
   private readonly waiters: Array<{ test: (line: LogLine) => boolean; resolve: (line: LogLine) => void }> = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly options: PetrelOptions;
 
-  private constructor(dir: string, port: number, child: ChildProcess) {
+  private constructor(dir: string, port: number, child: ChildProcess, options: PetrelOptions) {
     this.dir = dir;
     this.port = port;
     this.process = child;
+    this.options = options;
     let buffered = "";
     child.stdout!.setEncoding("utf8");
     child.stdout!.on("data", (text: string) => {
@@ -84,21 +115,48 @@ export class Petrel {
     return this.waitFor((line) => line.msg === msg);
   }
 
+  /** Resolves with the `count`-th log line (seen or to come) that passes `test`. */
+  waitForCount(test: (line: LogLine) => boolean, count: number): Promise<LogLine> {
+    let seen = 0;
+    return this.waitFor((line) => test(line) && ++seen === count);
+  }
+
+  get configPath(): string {
+    return join(this.dir, "petrel.toml");
+  }
+
+  /** Rewrites the configuration file with other extra TOML (same spool, port and workers), e.g. before a SIGHUP. */
+  async writeConfig(toml: string): Promise<void> {
+    await writeFile(this.configPath, configText(this.dir, this.port, { ...this.options, toml }));
+  }
+
+  /** Runs `petrel queue ...args` against this server's configuration. */
+  queue(...args: string[]): Promise<CommandResult> {
+    return runPetrel(["queue", ...args, "--config", this.configPath]);
+  }
+
+  /**
+   * A message in `incoming/`: its envelope, its body file, and that file split into the Received header Petrel
+   * prepended (with its folding) and the content as the client sent it.
+   */
+  async spooled(id: string): Promise<SpooledMessage> {
+    const envelope = JSON.parse(await readFile(join(this.spool, "incoming", id), "utf8")) as Envelope;
+    const body = await readFile(join(this.spool, "body", id));
+    let end = body.indexOf("\r\n");
+    while (end >= 0 && (body[end + 2] === 0x09 || body[end + 2] === 0x20)) end = body.indexOf("\r\n", end + 2);
+    if (!body.subarray(0, 10).equals(Buffer.from("Received: ")) || end < 0) throw new Error(`${id}: no Received header first`);
+    return { envelope, body, received: body.subarray(0, end + 2).toString("utf8"), content: body.subarray(end + 2) };
+  }
+
   static async start(options: PetrelOptions = {}): Promise<Petrel> {
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "petrel-test-")));
     const port = options.port ?? (await freePort());
-    const config = [
-      `[server]\nhostname = "mx.petrel.test"\nworkers = ${options.workers ?? 1}\nshutdown_timeout = "5s"`,
-      `[spool]\ndir = "${join(dir, "spool")}"`,
-      `[log]\nformat = "json"\nlevel = "debug"`,
-      options.toml ?? "",
-      `[[listener]]\naddress = "127.0.0.1"\nport = ${port}\nrole = "mta"`,
-    ].join("\n\n");
-    await writeFile(join(dir, "petrel.toml"), config);
+    await writeFile(join(dir, "petrel.toml"), configText(dir, port, options));
     const child = spawn(process.execPath, [MAIN, "serve", "--config", join(dir, "petrel.toml")], {
       stdio: ["ignore", "pipe", "inherit"],
+      detached: options.detached ?? false,
     });
-    const petrel = new Petrel(dir, port, child);
+    const petrel = new Petrel(dir, port, child, options);
     const started = petrel.waitForMessage("petrel started");
     const failed = petrel.exited.then(({ code }) => {
       throw new Error(`petrel exited with ${code} before it started`);
