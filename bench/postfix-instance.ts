@@ -1,9 +1,10 @@
 // Runs a private Postfix instance as the benchmark's reference: its own configuration and queue directory
 // in a temporary directory (`postfix -c DIR start`), smtpd on one loopback port, accepting any recipient
 // of bench.test from 127.0.0.0/8 and putting every message on hold (see the main.cf comments for why).
-// `postfix -c` needs no alternate_config_directories entry when run as root, and the instance shares no
-// file with the system's: it must never read or write /etc/postfix or /var/spool/postfix, and never
-// leave its daemons running.
+// `postfix -c` needs no alternate_config_directories entry when run as root (that list only guards the
+// set-gid postdrop and postqueue, which the benchmark does not use). The instance only reads the system's
+// /etc/postfix/postfix-files; it must never write /etc/postfix, /var/spool/postfix or /var/lib/postfix,
+// and never leave its daemons running.
 
 import { execFile } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";

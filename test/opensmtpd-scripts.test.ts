@@ -1,15 +1,19 @@
 // Runs every test case of OpenSMTPD's old smtpscript regression suite (../shared/testdata/smtp/
-// opensmtpd-smtpscript/) against a real Petrel, one subtest per case, through test/support/smtpscript.ts.
+// opensmtpd-smtpscript/) against a real Petrel, one subtest per case, through test/support/smtpscript*.ts.
 // Where Petrel deliberately answers otherwise, DIFFERENCES below is the one place that says so and why: such
 // a case runs Petrel's own version instead, and the original is still run to prove it still differs (an
 // entry that no longer differs fails, so the table cannot go stale). Never edit the scripts themselves.
 
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Petrel } from "./support/petrel-process.ts";
-import { parseBody, parseScript, runTestCase, ScriptFailure, type Script, type TestCase } from "./support/smtpscript.ts";
+import { parseBody, parseScript, type Script, type TestCase } from "./support/smtpscript.ts";
+import { runTestCase, ScriptFailure } from "./support/smtpscript-runner.ts";
 
 const SCRIPTS = fileURLToPath(new URL("../../shared/testdata/smtp/opensmtpd-smtpscript/", import.meta.url));
 
@@ -184,7 +188,12 @@ describe("OpenSMTPD smtpscript sessions against Petrel", () => {
 
   before(async () => {
     const settings = [["", ""], ...Object.entries(SERVER_SETTINGS)] as const;
-    const started = await Promise.all(settings.map(([, toml]) => Petrel.start({ toml })));
+    // The spools go on tmpfs where there is one: these runs test the dialogue, not durability, and test.smtp2
+    // queues 200 messages, whose fsyncs on a busy disk would take seconds.
+    const base = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+    const started = await Promise.all(
+      settings.map(async ([, toml]) => Petrel.start({ toml, dir: await mkdtemp(join(base, "petrel-scripts-")) })),
+    );
     for (const [i, [file]] of settings.entries()) servers.set(file, started[i]!);
   });
   after(async () => {
@@ -217,9 +226,10 @@ describe("OpenSMTPD smtpscript sessions against Petrel", () => {
           continue;
         }
         it(`${testCase.name}: Petrel's version (${difference.why})`, { skip }, async () => {
-          const body = parseBody(difference.petrel, script, `${script.source} DIFFERENCES ${testCase.name}`);
+          const source = `DIFFERENCES ${script.source} ${testCase.name}`; // so failures point at the table
+          const body = parseBody(difference.petrel, script, source);
           const { port } = serverFor(script.source);
-          await runTestCase(script, { ...testCase, body }, { host: "127.0.0.1", port });
+          await runTestCase({ ...script, source }, { ...testCase, body }, { host: "127.0.0.1", port });
         });
         it(`${testCase.name}: the original still differs`, { skip }, async () => {
           const { port } = serverFor(script.source);

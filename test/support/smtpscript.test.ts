@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { TLSSocket } from "node:tls";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
-import { parseBody, parseScript, runTestCase, ScriptFailure, type Statement } from "./smtpscript.ts";
+import { parseBody, parseScript, type Statement } from "./smtpscript.ts";
+import { runTestCase, ScriptFailure } from "./smtpscript-runner.ts";
 
 /** Replies of the fake server, by command verb; anything else gets 250. */
 const ANSWERS: Readonly<Record<string, string>> = {
