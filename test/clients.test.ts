@@ -70,13 +70,9 @@ test("swaks: a plain message arrives byte for byte (dot-stuffing undone) with it
   assert.equal(shown.state, "incoming");
   assert.equal(shown.envelope["sender"], "swaks@example.org");
   assert.deepEqual(shown.envelope.recipients, [{ address: "plain@localhost", status: "pending" }]);
-  assert.deepEqual(shown.envelope["client"], {
-    address: "127.0.0.1",
-    port: (shown.envelope["client"] as { port: number }).port,
-    name: "localhost",
-    helo: "swaks.test",
-    protocol: "ESMTP",
-  });
+  const { port, ...client } = shown.envelope["client"] as { port: number };
+  assert.ok(Number.isInteger(port) && port > 0);
+  assert.deepEqual(client, { address: "127.0.0.1", name: "localhost", helo: "swaks.test", protocol: "ESMTP" });
   assert.equal(shown.envelope["size"], message.body.length);
 });
 
@@ -173,7 +169,8 @@ test("python smtplib: three messages on one connection, then a hand-pipelined on
     assert.equal(message.envelope.senderParameters.body, "8BITMIME");
     assert.match(message.received, /^Received: from python\.test \(localhost \[127\.0\.0\.1\]\)\r\n/);
   }
-  const pipelined = await petrel.spooled(queueIdOf({ code: 250, lines: [], text: `${result.pipelined[4]![0]} ${result.pipelined[4]![1]}` }));
+  const [code, text] = result.pipelined[4]!;
+  const pipelined = await petrel.spooled(queueIdOf({ code, lines: [], text: `${code} ${text}` }));
   assert.equal(pipelined.content.toString(), "Subject: pipelined by python\r\n\r\nhand-pipelined\r\n");
   assert.deepEqual(
     pipelined.envelope.recipients.map((recipient) => recipient.address),
@@ -243,7 +240,8 @@ test("Received: HELO name, reverse name and address, protocol keyword, queue id,
   assert.ok(stamped >= Math.floor(before / 1000) * 1000 && stamped <= Date.now(), `date ${date} is now`);
 
   const helo = await receivedFor("HELO old.example", "s@example.org", ["only@localhost"]);
-  assert.match(helo.received, new RegExp(`^Received: from old\\.example \\(localhost \\[127\\.0\\.0\\.1\\]\\)\r\n\tby mx\\.petrel\\.test \\(Petrel\\) with SMTP id ${helo.id}\r\n`));
+  assert.ok(helo.received.startsWith("Received: from old.example (localhost [127.0.0.1])\r\n"), helo.received);
+  assert.ok(helo.received.includes(`\tby mx.petrel.test (Petrel) with SMTP id ${helo.id}\r\n`), helo.received);
 
   const two = await receivedFor("EHLO client.example", "s@example.org", ["a@localhost", "b@localhost"]);
   assert.doesNotMatch(two.received, /\bfor\b/);
@@ -285,15 +283,19 @@ test("DSN parameters (RET, ENVID, NOTIFY, ORCPT) are stored in the envelope, per
   const id = queueIdOf(await client.read());
   client.close();
 
-  const { envelope } = await queueShow(id);
+  const [{ envelope }, text] = await Promise.all([queueShow(id), petrel.queue("show", id)]);
   assert.deepEqual(envelope["senderParameters"], { ret: "HDRS", envid: "QQ+id-7", size: 100 });
   assert.deepEqual(envelope.recipients, [
-    { address: "b@localhost", notify: ["SUCCESS", "DELAY"], orcpt: { type: "rfc822", address: "b+x@localhost" }, status: "pending" },
+    {
+      address: "b@localhost",
+      notify: ["SUCCESS", "DELAY"],
+      orcpt: { type: "rfc822", address: "b+x@localhost" },
+      status: "pending",
+    },
     { address: "c@localhost", notify: "NEVER", status: "pending" },
     { address: "d@localhost", orcpt: { type: "rfc822", address: "d@example.net" }, status: "pending" },
     { address: "e@localhost", status: "pending" },
   ]);
-  const text = await petrel.queue("show", id);
   assert.match(text.stdout, /^sender: {6}<bounce@example\.org> RET=HDRS ENVID=QQ\+id-7 SIZE=100$/m);
   assert.match(text.stdout, /b@localhost \(pending\) NOTIFY=SUCCESS,DELAY ORCPT=rfc822;b\+x@localhost/);
 });

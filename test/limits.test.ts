@@ -37,7 +37,9 @@ function codes(reply: ServerReply | null): string {
 /** Every file of the spool's message folders, so a test can prove a refusal left nothing behind. */
 async function spoolFiles(petrel: Petrel): Promise<string[]> {
   const folders = ["tmp", "body", "incoming"];
-  const listed = await Promise.all(folders.map(async (folder) => (await readdir(join(petrel.spool, folder))).map((name) => `${folder}/${name}`)));
+  const listed = await Promise.all(
+    folders.map(async (folder) => (await readdir(join(petrel.spool, folder))).map((name) => `${folder}/${name}`)),
+  );
   return listed.flat().sort();
 }
 

@@ -58,7 +58,7 @@ test("every verb: HELO, EHLO, MAIL, RCPT, DATA, RSET, NOOP, VRFY, EXPN, HELP, QU
   assert.equal(codes(await client.command("DATA")), "354 End");
   client.write("Subject: verbs\r\n\r\n..dot\r\n.\r\n");
   const id = queueIdOf(await client.read());
-  assert.deepEqual(await client.command("QUIT"), { code: 221, lines: ["221 2.0.0 closing connection"], text: "221 2.0.0 closing connection" });
+  assert.deepEqual((await client.command("QUIT"))?.lines, ["221 2.0.0 closing connection"]);
   await client.closed();
 
   const message = await petrel.spooled(id);
@@ -73,7 +73,8 @@ test("EHLO advertises PIPELINING SIZE 8BITMIME SMTPUTF8 ENHANCEDSTATUSCODES CHUN
   const keywords = ehlo!.lines.slice(1).map((line) => line.slice(4));
   assert.ok(ehlo!.lines.slice(0, -1).every((line) => line.startsWith("250-")));
   assert.ok(ehlo!.lines.at(-1)!.startsWith("250 "));
-  for (const keyword of ["PIPELINING", "SIZE 52428800", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "BINARYMIME", "DSN"]) {
+  const expected = ["PIPELINING", "SIZE 52428800", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "BINARYMIME", "DSN"];
+  for (const keyword of expected) {
     assert.ok(keywords.includes(keyword), `${keyword} in ${keywords.join(", ")}`);
   }
   assert.ok(!keywords.includes("STARTTLS") && !keywords.some((keyword) => keyword.startsWith("AUTH")), "nothing not implemented");
@@ -94,7 +95,10 @@ test("a pipelined batch in one write gets its replies in order", async () => {
   const id = queueIdOf(await client.read());
 
   // A whole transaction, body and QUIT included, in one write (a client that does not wait for 354).
-  client.write("MAIL FROM:<p@example.org>\r\nRCPT TO:<c@localhost>\r\nDATA\r\nSubject: one write\r\n\r\nall at once\r\n.\r\nNOOP\r\nQUIT\r\n");
+  client.write(
+    "MAIL FROM:<p@example.org>\r\nRCPT TO:<c@localhost>\r\nDATA\r\n" +
+      "Subject: one write\r\n\r\nall at once\r\n.\r\nNOOP\r\nQUIT\r\n",
+  );
   const rest: Array<ServerReply | null> = [];
   for (let i = 0; i < 7; i++) rest.push(await client.read());
   assert.deepEqual(rest.map(codes), ["250 2.1.0", "250 2.1.5", "354 End", "250 2.0.0", "250 2.0.0", "221 2.0.0", "closed"]);
@@ -110,7 +114,8 @@ test("several messages on one connection each get their own queue id", async () 
   const client = await RawClient.greeted(petrel.port, { ehlo: "client.test" });
   const ids: string[] = [];
   for (let i = 1; i <= 3; i++) {
-    ids.push(queueIdOf(await client.sendMail(`s${i}@example.org`, [`r${i}@localhost`], `Subject: message ${i}\r\n\r\nnumber ${i}\r\n`)));
+    const content = `Subject: message ${i}\r\n\r\nnumber ${i}\r\n`;
+    ids.push(queueIdOf(await client.sendMail(`s${i}@example.org`, [`r${i}@localhost`], content)));
     if (i === 2) assert.equal(codes(await client.command("RSET")), "250 2.0.0");
   }
   assert.equal(codes(await client.command("QUIT")), "221 2.0.0");
@@ -128,14 +133,16 @@ test("BDAT: several chunks, binary octets (CRLF.CRLF, NUL, bare CR and LF) kept 
   assert.equal(codes(await client.command("RCPT TO:<bin@localhost>")), "250 2.1.5");
   const chunks = [
     Buffer.from("Subject: chunks\r\n\r\n"),
-    Buffer.from("line\r\n.\r\nMAIL FROM:<smuggled@example.org>\r\n\x00\xff\xfe bare\nlf and bare\rcr\r\n..two dots\r\n", "latin1"),
+    Buffer.from("line\r\n.\r\nMAIL FROM:<smuggled@example.org>\r\n", "latin1"),
+    Buffer.from("\x00\xff\xfe bare\nlf and bare\rcr\r\n..two dots\r\n", "latin1"),
     Buffer.from("no line ending at the end"),
   ];
   for (const chunk of chunks.slice(0, -1)) {
     client.write(Buffer.concat([Buffer.from(`BDAT ${chunk.length}\r\n`), chunk]));
     assert.deepEqual((await client.read())?.lines, [`250 2.0.0 ${chunk.length} octets received`]);
   }
-  client.write(Buffer.concat([Buffer.from(`BDAT ${chunks[2]!.length} LAST\r\n`), chunks[2]!]));
+  const last = chunks.at(-1)!;
+  client.write(Buffer.concat([Buffer.from(`BDAT ${last.length} LAST\r\n`), last]));
   const id = queueIdOf(await client.read());
   assert.equal(codes(await client.command("NOOP")), "250 2.0.0"); // nothing smuggled was answered in between
   client.close();
@@ -150,7 +157,7 @@ test("BDAT: several chunks, binary octets (CRLF.CRLF, NUL, bare CR and LF) kept 
 // only when bytes are already buffered), so a client that waits for the reply to "BDAT 0 LAST" hangs.
 test(
   "BDAT 0 LAST ends a chunked message at once",
-  { todo: "session.ts beginBody skips a 0-octet chunk until the next bytes arrive", timeout: 3000 },
+  { todo: "session.ts beginBody skips a 0-octet chunk until the next bytes arrive", timeout: 2000 },
   async (t) => {
     const client = await RawClient.greeted(petrel.port, { ehlo: "client.test" });
     t.after(() => client.close());
@@ -166,7 +173,8 @@ test(
 test("BDAT: chunks pipelined in one write, the last one with LAST, are answered in order", async () => {
   const client = await RawClient.greeted(petrel.port, { ehlo: "client.test" });
   const [head, tail] = ["Subject: pipelined\r\n", "\r\nbody\r\n"];
-  client.write(`MAIL FROM:<c@example.org>\r\nRCPT TO:<c@localhost>\r\nBDAT ${head.length}\r\n${head}BDAT ${tail.length} LAST\r\n${tail}NOOP\r\n`);
+  const chunks = `BDAT ${head.length}\r\n${head}BDAT ${tail.length} LAST\r\n${tail}`;
+  client.write(`MAIL FROM:<c@example.org>\r\nRCPT TO:<c@localhost>\r\n${chunks}NOOP\r\n`);
   const replies: Array<ServerReply | null> = [];
   for (let i = 0; i < 5; i++) replies.push(await client.read());
   assert.deepEqual(replies.map(codes), ["250 2.1.0", "250 2.1.5", "250 2.0.0", "250 2.0.0", "250 2.0.0"]);
@@ -232,7 +240,8 @@ const SMUGGLING = [
   { name: "\\r\\n.\\x00\\r\\n", sequence: "\r\n.\x00\r\n", bare: false, normalized: "\r\n\x00\r\n" },
 ] as const;
 
-const SMUGGLED = "MAIL FROM:<smuggled@example.org>\r\nRCPT TO:<victim@localhost>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled body\r\n";
+const SMUGGLED =
+  "MAIL FROM:<smuggled@example.org>\r\nRCPT TO:<victim@localhost>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled body\r\n";
 const CARRIER = "Subject: carrier\r\n\r\ncarrier body";
 
 /** Sends carrier + sequence + smuggled commands + the real CRLF.CRLF; returns the reply and the next NOOP's. */

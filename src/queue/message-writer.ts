@@ -3,8 +3,8 @@
 // The body is kept in memory up to `memoryLimit` bytes (most mail: one write at commit); past that it is
 // streamed into body/<id> as it comes, and write() returns false while more than `highWater` bytes wait
 // for the disk, so a 50 MB message never sits in memory. commit() makes it durable in this order:
-//   1. body/<id> written and fsynced;
-//   2. body/ fsynced (group commit) while the envelope is written to tmp/<id> and fsynced;
+//   1. body/<id> written and fsynced, while the envelope is written to tmp/<id> and fsynced;
+//   2. body/ fsynced (group commit);
 //   3. tmp/<id> renamed to incoming/<id>, then incoming/ fsynced (group commit);
 // and resolves only then. An envelope is never visible before its body is durable, so a crash at any
 // point leaves either a complete message or nothing that recovery keeps. Any failure removes every file
@@ -123,14 +123,16 @@ export class SpoolMessageWriter implements MessageWriter {
     let tmpFile: SpoolFile | null = null;
     let renamed = false;
     try {
-      this.#startPump(); // opens the body file if still in memory, writes what is left
-      await this.#pumped;
-      if (this.#failure !== null) throw this.#failure;
-      const body = this.#file;
-      if (body === null) throw new Error("the body file was not opened");
-      await body.sync();
-      this.#file = null;
-      await body.close();
+      const writeBody = async () => {
+        this.#startPump(); // opens the body file if still in memory, writes what is left
+        await this.#pumped;
+        if (this.#failure !== null) throw this.#failure;
+        const body = this.#file;
+        if (body === null) throw new Error("the body file was not opened");
+        await body.sync();
+        this.#file = null;
+        await body.close();
+      };
       const writeEnvelope = async () => {
         tmpFile = await disk.open(tmpPath, "create");
         await tmpFile.writeAll([serializeEnvelope(check.envelope)]);
@@ -139,8 +141,9 @@ export class SpoolMessageWriter implements MessageWriter {
         tmpFile = null;
         await written.close();
       };
-      const steps = await Promise.allSettled([this.#context.bodySync.sync(), writeEnvelope()]);
+      const steps = await Promise.allSettled([writeBody(), writeEnvelope()]);
       for (const step of steps) if (step.status === "rejected") throw step.reason;
+      await this.#context.bodySync.sync();
       await disk.rename(tmpPath, incomingPath);
       renamed = true;
       await this.#context.incomingSync.sync();

@@ -56,7 +56,8 @@ class NodeSpoolFile implements SpoolFile {
   }
 
   sync(): Promise<void> {
-    return this.#handle.sync();
+    // fdatasync: the data and the size needed to read it back, without the timestamps fsync also writes
+    return this.#handle.datasync();
   }
 
   async size(): Promise<number> {

@@ -6,6 +6,7 @@ import type { Logs } from "../log/logs.ts";
 import type { Spool } from "../queue/spool.ts";
 import type { Config } from "../config/schema.ts";
 import type { Session } from "./session.ts";
+import type { ReadBuffers } from "./read-buffers.ts";
 
 export type ListenerConfig = Config["listener"][number];
 
@@ -30,6 +31,7 @@ export type ListenerContext = {
   readonly logs: Logs;
   readonly nextSessionId: () => string;
   readonly nextQueueId: () => string;
+  readonly readBuffers: ReadBuffers;
   readonly sessionClosed: (session: Session) => void;
 };
 

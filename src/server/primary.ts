@@ -45,7 +45,10 @@ class Primary {
 
   /** Forks worker `number`; resolves when it listens, rejects if it cannot start. */
   fork(number: number): Promise<void> {
-    const worker = cluster.fork({ PETREL_WORKER: String(number) });
+    // Each commit waits on several fsyncs in libuv's thread pool; its default 4 threads would cap a busy worker
+    // at 4 fsyncs in flight while dozens of sessions commit.
+    const threads = process.env["UV_THREADPOOL_SIZE"] ?? "16";
+    const worker = cluster.fork({ PETREL_WORKER: String(number), UV_THREADPOOL_SIZE: threads });
     this.workers.set(number, worker);
     return new Promise((resolve, reject) => {
       worker.on("online", () => worker.send({ type: "config", config: this.config } satisfies ToWorker));
@@ -129,7 +132,10 @@ export async function serve(configPath: string | undefined): Promise<void> {
   const recovered = await spool.recover();
   logs.system.info({ spool: config.spool.dir, ...recovered }, "spool recovered");
 
-  cluster.setupPrimary({ exec: fileURLToPath(new URL("./worker.ts", import.meta.url)) });
+  cluster.setupPrimary({
+    exec: fileURLToPath(new URL("./worker.ts", import.meta.url)),
+    execArgv: [...process.execArgv, "--expose-gc"], // see read-buffers.ts
+  });
   const primary = new Primary(config, configPath, logs);
   try {
     await primary.start();

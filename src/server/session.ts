@@ -135,6 +135,7 @@ export class Session {
 
   private feedBody(chunk: Buffer): void {
     const body = this.body!;
+    this.context.readBuffers.received(chunk.length);
     const step = body.push(chunk);
     if (!step.done) {
       if (step.backpressure) this.wait(step.backpressure);

@@ -9,6 +9,7 @@ import type { Logs } from "../log/logs.ts";
 import { Spool } from "../queue/spool.ts";
 import { createQueueIdSource } from "../queue/queue-id.ts";
 import { Listeners } from "./listeners.ts";
+import { ReadBuffers } from "./read-buffers.ts";
 import type { ToPrimary, ToWorker } from "./control-messages.ts";
 
 const workerNumber = Number(process.env["PETREL_WORKER"] ?? "0");
@@ -18,6 +19,7 @@ let spool: Spool | null = null;
 let spoolDir = "";
 let loggedWith = "";
 const nextId = createQueueIdSource(workerNumber);
+const readBuffers = new ReadBuffers();
 
 function send(message: ToPrimary): void {
   process.send?.(message);
@@ -39,7 +41,7 @@ async function configure(config: Config): Promise<void> {
   } else if (config.spool.dir !== spoolDir) {
     logs.system.warn({ dir: config.spool.dir, current: spoolDir }, "spool.dir changes take effect after a restart");
   }
-  await listeners.apply(config, { spool, logs, nextSessionId: nextId, nextQueueId: nextId });
+  await listeners.apply(config, { spool, logs, readBuffers, nextSessionId: nextId, nextQueueId: nextId });
   send({ type: first ? "ready" : "reloaded" });
 }
 
