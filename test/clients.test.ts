@@ -198,11 +198,14 @@ test("smtp-source: 200 messages over 5 parallel sessions are all queued with dis
   }
 });
 
-test("raw client: a body with every octet but CR and LF, NUL included, arrives byte for byte", async () => {
-  const octets = Buffer.from(Array.from({ length: 256 }, (_, byte) => byte).filter((byte) => byte !== 0x0d && byte !== 0x0a));
+// NUL is the one octet DATA refuses (RFC 6152; see server/body-reader.ts): binary content goes by BDAT.
+test("raw client: a body with every octet but NUL, CR and LF, invalid UTF-8 included, arrives byte for byte", async () => {
+  const octets = Buffer.from(
+    Array.from({ length: 256 }, (_, byte) => byte).filter((byte) => byte !== 0 && byte !== 0x0d && byte !== 0x0a),
+  );
   const lines: Buffer[] = [Buffer.from("Subject: octets\r\n\r\n")];
   for (let start = 0; start < octets.length; start += 50) lines.push(octets.subarray(start, start + 50), Buffer.from("\r\n"));
-  lines.push(Buffer.from("\x00\r\n\xc3\x28\xa0\xa1\xe2\x28\xa1\xf0\x28\x8c\xbc\xed\xa0\x80\r\n", "latin1"));
+  lines.push(Buffer.from("\xc3\x28\xa0\xa1\xe2\x28\xa1\xf0\x28\x8c\xbc\xed\xa0\x80\r\n", "latin1"));
   const content = Buffer.concat(lines);
   assert.equal(content.includes(Buffer.from("\r\n.")), false); // nothing to stuff: sent as is
 

@@ -33,14 +33,22 @@ function store(transaction: Transaction, slices: readonly Buffer[]): Promise<voi
 }
 
 /** Ends the message: refuses it (removing every trace) or commits it and answers 250 with the queue id. */
-export async function finishMessage(session: Session, refusal: "too-big" | "bare-line-ending" | null): Promise<void> {
+type Refusal = "too-big" | "bare-line-ending" | "nul";
+
+const refusals: { readonly [R in Refusal]: Reply } = {
+  "too-big": replies.messageTooBig,
+  "bare-line-ending": replies.bareLineEnding,
+  nul: replies.nulInData,
+};
+
+export async function finishMessage(session: Session, refusal: Refusal | null): Promise<void> {
   const transaction = session.transaction!;
   session.transaction = null;
   const fields = { queueId: transaction.queueId, size: transaction.size };
   if (refusal !== null) {
     await transaction.abort();
     session.log.info({ event: "refused", reason: refusal, ...fields }, "message refused");
-    session.reply(refusal === "too-big" ? replies.messageTooBig : replies.bareLineEnding);
+    session.reply(refusals[refusal]);
     return;
   }
   try {
@@ -66,10 +74,16 @@ export async function finishMessage(session: Session, refusal: "too-big" | "bare
   session.reply(withText(replies.queued, `queued as ${transaction.queueId}`));
 }
 
+/**
+ * DATA carries 7BIT or 8BITMIME text, where NUL has no place (RFC 5321 §4.1.1.4, RFC 6152); a NUL next to the
+ * dot (`<CRLF>NUL.<CRLF>`, `<CRLF>.NUL<CRLF>`) is also a known smuggling trick against a next hop that drops
+ * NULs, so a message with one is refused. Binary content goes by BDAT with BODY=BINARYMIME.
+ */
 export class DataBody implements BodyReader {
   private readonly session: Session;
   private readonly transaction: Transaction;
   private readonly decoder: DataDecoder;
+  private nul = false;
 
   constructor(session: Session, transaction: Transaction) {
     this.session = session;
@@ -82,12 +96,14 @@ export class DataBody implements BodyReader {
 
   push(chunk: Buffer): BodyStep {
     const step = this.decoder.push(chunk);
+    for (const slice of step.body) if (!this.nul && slice.indexOf(0) >= 0) this.nul = true;
     return { done: step.done, rest: step.rest, backpressure: store(this.transaction, step.body) };
   }
 
   finish(): Promise<void> {
     const rejectBare = this.decoder.bareLineEnding && this.session.context.settings.bareLineEndings === "reject";
-    return finishMessage(this.session, this.decoder.overflow ? "too-big" : rejectBare ? "bare-line-ending" : null);
+    const refusal = this.decoder.overflow ? "too-big" : rejectBare ? "bare-line-ending" : this.nul ? "nul" : null;
+    return finishMessage(this.session, refusal);
   }
 }
 
@@ -111,8 +127,10 @@ export class BdatBody implements BodyReader {
     return { done: step.done, rest: step.rest, backpressure: step.body ? store(this.transaction, [step.body]) : null };
   }
 
+  /** A chunk that takes the message over the limit fails the transaction at once (RFC 3030 §4.2). */
   async finish(): Promise<void> {
-    if (this.last) return finishMessage(this.session, this.transaction.chunks.overflow ? "too-big" : null);
+    const overflow = this.transaction.chunks.overflow;
+    if (this.last || overflow) return finishMessage(this.session, overflow ? "too-big" : null);
     this.session.reply(withText(replies.chunkReceived, `${this.size} octets received`));
   }
 }

@@ -8,6 +8,5 @@ export type ToWorker =
   | { readonly type: "drain"; readonly timeout: number };
 
 export type ToPrimary =
-  | { readonly type: "ready" }
-  | { readonly type: "reloaded" }
+  | { readonly type: "applied" }
   | { readonly type: "failed"; readonly error: string };

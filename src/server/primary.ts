@@ -32,6 +32,8 @@ class Primary {
   private logs: Logs;
   private readonly workers = new Map<number, Worker>();
   private draining = false;
+  /** Per worker: who waits for its answer to the configuration last sent. */
+  private readonly answers = new Map<number, (message: ToPrimary) => void>();
 
   constructor(config: Config, configPath: string | undefined, logs: Logs) {
     this.config = config;
@@ -43,6 +45,18 @@ class Primary {
     for (const worker of this.workers.values()) if (worker.isConnected()) worker.send(message);
   }
 
+  /** Sends a configuration to one worker; resolves when it applied it, rejects with the worker's reason. */
+  private configure(number: number, worker: Worker, config: Config): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.answers.set(number, (message) => {
+        this.answers.delete(number);
+        if (message.type === "failed") reject(new Error(message.error));
+        else resolve();
+      });
+      worker.send({ type: "config", config } satisfies ToWorker);
+    });
+  }
+
   /** Forks worker `number`; resolves when it listens, rejects if it cannot start. */
   fork(number: number): Promise<void> {
     // Each commit waits on several fsyncs in libuv's thread pool; its default 4 threads would cap a busy worker
@@ -50,25 +64,22 @@ class Primary {
     const threads = process.env["UV_THREADPOOL_SIZE"] ?? "16";
     const worker = cluster.fork({ PETREL_WORKER: String(number), UV_THREADPOOL_SIZE: threads });
     this.workers.set(number, worker);
-    return new Promise((resolve, reject) => {
-      worker.on("online", () => worker.send({ type: "config", config: this.config } satisfies ToWorker));
-      worker.on("message", (message: ToPrimary) => {
-        if (message.type === "ready") resolve();
-        else if (message.type === "failed") {
-          this.logs.system.error({ worker: number, error: message.error }, "worker could not apply the configuration");
-          reject(new Error(message.error));
-        }
-      });
-      worker.on("exit", (code, signal) => {
-        this.workers.delete(number);
-        if (this.draining) return;
-        reject(new Error(`worker ${number} exited (${signal ?? code})`));
-        this.logs.system.error({ worker: number, code, signal }, "worker died; restarting it");
-        setTimeout(() => {
-          if (!this.draining) this.fork(number).catch(() => {});
-        }, RESTART_DELAY).unref();
-      });
+    worker.on("message", (message: ToPrimary) => this.answers.get(number)?.(message));
+    worker.on("exit", (code, signal) => {
+      this.workers.delete(number);
+      this.answers.get(number)?.({ type: "failed", error: `worker ${number} exited (${signal ?? code})` });
+      if (this.draining) return;
+      this.logs.system.error({ worker: number, code, signal }, "worker died; restarting it");
+      setTimeout(() => {
+        if (!this.draining) this.fork(number).catch(() => {});
+      }, RESTART_DELAY).unref();
     });
+    return new Promise<void>((resolve) => worker.once("online", resolve)).then(() =>
+      this.configure(number, worker, this.config).catch((error: unknown) => {
+        this.logs.system.error({ worker: number, error: String(error) }, "worker could not apply the configuration");
+        throw error;
+      }),
+    );
   }
 
   async start(): Promise<void> {
@@ -102,8 +113,15 @@ class Primary {
       await previous.close();
     }
     this.config = next;
-    this.send({ type: "config", config: next });
-    this.logs.system.info({ listeners: describeListeners(next) }, "configuration reloaded");
+    const results = await Promise.allSettled(
+      [...this.workers].map(([number, worker]) => this.configure(number, worker, next)),
+    );
+    const failures = results.flatMap((result) => (result.status === "rejected" ? [String(result.reason)] : []));
+    if (failures.length > 0) {
+      this.logs.system.error({ failures }, "configuration reloaded with errors: some workers could not apply it");
+    } else {
+      this.logs.system.info({ listeners: describeListeners(next) }, "configuration reloaded");
+    }
   }
 
   async stop(reason: string, exitCode = 0): Promise<void> {

@@ -111,8 +111,8 @@ export class Session {
     this.body = body;
     this.mode = "body";
     this.socket.setTimeout(this.context.settings.dataTimeout);
-    const rest = this.reader.takeRest();
-    if (rest.length > 0) this.feedBody(rest);
+    // Even with no byte buffered: a zero-octet BDAT chunk is complete at once.
+    this.feedBody(this.reader.takeRest());
   }
 
   private receive(chunk: Buffer): void {

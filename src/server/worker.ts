@@ -29,7 +29,6 @@ function send(message: ToPrimary): void {
 const retiredLogs: Logs[] = [];
 
 async function configure(config: Config): Promise<void> {
-  const first = logs === null;
   if (logs === null || JSON.stringify(config.log) !== loggedWith) {
     if (logs) retiredLogs.push(logs);
     logs = createLogs(config.log, { worker: workerNumber });
@@ -42,7 +41,7 @@ async function configure(config: Config): Promise<void> {
     logs.system.warn({ dir: config.spool.dir, current: spoolDir }, "spool.dir changes take effect after a restart");
   }
   await listeners.apply(config, { spool, logs, readBuffers, nextSessionId: nextId, nextQueueId: nextId });
-  send({ type: first ? "ready" : "reloaded" });
+  send({ type: "applied" });
 }
 
 /** Stops accepting, lets sessions end their transactions, and exits once none is left (or at the deadline). */

@@ -75,6 +75,7 @@ export const replies = Object.freeze({
   messageTooBig: reply(552, "5.3.4", "message size exceeds fixed maximum message size"),
   tooManyRecipients: reply(452, "4.5.3", "too many recipients"),
   bareLineEnding: reply(550, "5.5.2", "message refused: bare CR or LF in data, lines must end with CRLF"),
+  nulInData: reply(550, "5.6.0", "message refused: NUL octet in DATA (send binary content with BDAT and BODY=BINARYMIME)"),
 
   // --- AUTH and TLS (RFC 4954 §6, RFC 3207 §4; X.7.x RFC 3463 §3.8, RFC 5248) ---
   authLineTooLong: reply(500, "5.5.6", "authentication exchange line is too long"),
