@@ -120,10 +120,13 @@ export class SpoolMessageWriter implements MessageWriter {
     }
     const tmpPath = paths.tmp(this.#id);
     const incomingPath = paths.envelope("incoming", this.#id);
-    let tmpFile: SpoolFile | null = null;
     let renamed = false;
     try {
       const writeBody = async () => {
+        if (this.#file === null && !this.#pumping && !this.#bodyCreated && this.#failure === null) {
+          await this.#createBodyAtOnce();
+          return;
+        }
         this.#startPump(); // opens the body file if still in memory, writes what is left
         await this.#pumped;
         if (this.#failure !== null) throw this.#failure;
@@ -133,14 +136,7 @@ export class SpoolMessageWriter implements MessageWriter {
         this.#file = null;
         await body.close();
       };
-      const writeEnvelope = async () => {
-        tmpFile = await disk.open(tmpPath, "create");
-        await tmpFile.writeAll([serializeEnvelope(check.envelope)]);
-        await tmpFile.sync();
-        const written = tmpFile;
-        tmpFile = null;
-        await written.close();
-      };
+      const writeEnvelope = () => disk.createFile(tmpPath, [serializeEnvelope(check.envelope)]);
       const steps = await Promise.allSettled([writeBody(), writeEnvelope()]);
       for (const step of steps) if (step.status === "rejected") throw step.reason;
       await this.#context.bodySync.sync();
@@ -149,12 +145,27 @@ export class SpoolMessageWriter implements MessageWriter {
       await this.#context.incomingSync.sync();
     } catch (error) {
       const failure = spoolErrorFrom(error, `spooling message ${this.#id}`);
-      await closeQuietly(tmpFile);
       await removeQuietly(disk, tmpPath);
       if (renamed) await removeQuietly(disk, incomingPath);
       await this.#removeBody();
       throw failure;
     }
+  }
+
+  /** A body still wholly in memory becomes its file in one createFile (one trip off the event loop). */
+  async #createBodyAtOnce(): Promise<void> {
+    const chunks = this.#pending;
+    this.#pending = [];
+    try {
+      await this.#context.disk.createFile(this.#context.paths.body(this.#id), chunks);
+    } catch (error) {
+      throw systemErrorCode(error) === "EEXIST"
+        ? new SpoolError("SPOOL_ID_IN_USE", `message ${this.#id}: a body file with this id exists`, { cause: error })
+        : spoolErrorFrom(error, `writing the body of message ${this.#id}`);
+    } finally {
+      for (const chunk of chunks) this.#buffered -= chunk.length;
+    }
+    this.#bodyCreated = true;
   }
 
   #startPump(): void {

@@ -5,6 +5,7 @@
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { systemErrorCode } from "./spool-errors.ts";
+import { FileThreads } from "./file-threads.ts";
 
 export interface SpoolFile {
   /** Appends every byte of the buffers, in order (short writes are continued, not reported). */
@@ -21,6 +22,11 @@ export interface SpoolDisk {
   makeDirectory(path: string): Promise<void>;
   /** "create" fails with EEXIST if the file exists (O_EXCL) and makes it mode 0600. */
   open(path: string, mode: "create" | "read"): Promise<SpoolFile>;
+  /**
+   * A whole small file at once: created like open(path, "create"), written, fsynced (fdatasync) and closed.
+   * When it fails, no file is left behind (except the one that was already there, for EEXIST).
+   */
+  createFile(path: string, buffers: readonly Buffer[]): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   remove(path: string): Promise<void>;
   readDirectory(path: string): Promise<string[]>;
@@ -84,6 +90,26 @@ function skipBytes(buffers: readonly Buffer[], count: number): Buffer[] {
   return rest;
 }
 
+/** createFile() made of a disk's own open/writeAll/sync/close, for disk layers that wrap those calls. */
+export function createFileWith(open: SpoolDisk["open"], remove: SpoolDisk["remove"]): SpoolDisk["createFile"] {
+  return async (path, buffers) => {
+    const file = await open(path, "create");
+    try {
+      await file.writeAll(buffers);
+      await file.sync();
+    } catch (error) {
+      await file.close();
+      await remove(path);
+      throw error;
+    }
+    await file.close();
+  };
+}
+
+// The file threads of this process, started on first use (file-threads.ts says why they exist).
+let fileThreads: FileThreads | undefined;
+const threads = (): FileThreads => (fileThreads ??= new FileThreads(4));
+
 export const nodeSpoolDisk: SpoolDisk = {
   async makeDirectory(path) {
     await mkdir(path, { recursive: true, mode: 0o700 });
@@ -92,6 +118,7 @@ export const nodeSpoolDisk: SpoolDisk = {
     const handle = mode === "create" ? await open(path, "wx", 0o600) : await open(path, "r");
     return new NodeSpoolFile(handle);
   },
+  createFile: (path, buffers) => threads().createFile(path, buffers),
   rename: (from, to) => rename(from, to),
   remove: (path) => unlink(path),
   readDirectory: (path) => readdir(path),
@@ -104,12 +131,5 @@ export const nodeSpoolDisk: SpoolDisk = {
       throw error;
     }
   },
-  async syncDirectory(path) {
-    const handle = await open(path, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  },
+  syncDirectory: (path) => threads().syncDirectory(path),
 };

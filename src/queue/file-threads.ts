@@ -1,0 +1,89 @@
+// A few threads that run the spool's whole-file operations (create-write-fsync-close of a small file, fsync
+// of a directory) as one request each. Every asynchronous file call of node:fs costs the event loop a trip
+// to libuv's thread pool; committing a small message took about twelve of them, and on this kind of machine
+// each trip costs more main-thread CPU than the write itself. Here the same work is one trip per file.
+// The threads start on first use, keep the process alive only while a request is in flight, and hold no
+// state between requests; each request is answered exactly once.
+
+import { Worker } from "node:worker_threads";
+
+export type FileRequest =
+  | { readonly id: number; readonly op: "create"; readonly path: string; readonly data: Uint8Array }
+  | { readonly id: number; readonly op: "syncDirectory"; readonly path: string };
+
+export type FileResult = { readonly id: number; readonly error?: { code?: string; message: string } };
+
+type Pending = { resolve: () => void; reject: (error: Error) => void };
+type Thread = { worker: Worker; pending: Map<number, Pending> };
+
+/** An Error shaped like the one node:fs would have thrown (with its errno `code`). */
+function systemError(error: NonNullable<FileResult["error"]>): Error {
+  return Object.assign(new Error(error.message), error.code === undefined ? {} : { code: error.code });
+}
+
+export class FileThreads {
+  private readonly size: number;
+  private readonly threads: Thread[] = [];
+  private nextId = 1;
+
+  constructor(size: number) {
+    this.size = size;
+  }
+
+  private start(): Thread {
+    const worker = new Worker(new URL("./file-thread.ts", import.meta.url));
+    const thread: Thread = { worker, pending: new Map() };
+    worker.on("message", (result: FileResult) => {
+      const waiting = thread.pending.get(result.id);
+      thread.pending.delete(result.id);
+      if (thread.pending.size === 0) worker.unref();
+      if (result.error) waiting?.reject(systemError(result.error));
+      else waiting?.resolve();
+    });
+    worker.on("error", (error) => this.fail(thread, error));
+    worker.on("exit", (code) => this.fail(thread, new Error(`spool file thread exited (${code})`)));
+    worker.unref(); // after the listeners (attaching one refs the worker): an idle thread keeps nothing alive
+    this.threads.push(thread);
+    return thread;
+  }
+
+  /** A thread that died takes its requests with it: they fail, and the next request starts a new thread. */
+  private fail(thread: Thread, error: Error): void {
+    const index = this.threads.indexOf(thread);
+    if (index >= 0) this.threads.splice(index, 1);
+    for (const waiting of thread.pending.values()) waiting.reject(error);
+    thread.pending.clear();
+  }
+
+  /** The least busy thread, starting one while fewer than `size` run and all are busy. */
+  private pick(): Thread {
+    let best: Thread | undefined;
+    for (const thread of this.threads) if (!best || thread.pending.size < best.pending.size) best = thread;
+    if (best && (best.pending.size === 0 || this.threads.length >= this.size)) return best;
+    return this.start();
+  }
+
+  private run(request: FileRequest, transfer: ArrayBuffer[]): Promise<void> {
+    const thread = this.pick();
+    return new Promise((resolve, reject) => {
+      if (thread.pending.size === 0) thread.worker.ref(); // a request in flight keeps the process alive
+      thread.pending.set(request.id, { resolve, reject });
+      thread.worker.postMessage(request, transfer);
+    });
+  }
+
+  /** Creates `path` (O_EXCL, mode 0600) holding `buffers`, fdatasynced and closed; leaves nothing on failure. */
+  createFile(path: string, buffers: readonly Buffer[]): Promise<void> {
+    let length = 0;
+    for (const buffer of buffers) length += buffer.length;
+    // One buffer that owns its memory, handed over to the thread without a copy.
+    const data = Buffer.allocUnsafeSlow(length);
+    let offset = 0;
+    for (const buffer of buffers) offset += buffer.copy(data, offset);
+    return this.run({ id: this.nextId++, op: "create", path, data }, [data.buffer as ArrayBuffer]);
+  }
+
+  syncDirectory(path: string): Promise<void> {
+    return this.run({ id: this.nextId++, op: "syncDirectory", path }, []);
+  }
+}
