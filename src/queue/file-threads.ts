@@ -6,10 +6,16 @@
 // state between requests; each request is answered exactly once.
 
 import { Worker } from "node:worker_threads";
+import type { StagePlan } from "./spool-disk.ts";
 
 export type FileRequest =
   | { readonly id: number; readonly op: "create"; readonly path: string; readonly data: Uint8Array }
-  | { readonly id: number; readonly op: "syncDirectory"; readonly path: string };
+  | { readonly id: number; readonly op: "syncDirectory"; readonly path: string }
+  | {
+      readonly id: number;
+      readonly op: "stage";
+      readonly plan: Omit<StagePlan, "bodyData" | "envelopeData"> & { bodyData: Uint8Array; envelopeData: Uint8Array };
+    };
 
 export type FileResult = { readonly id: number; readonly error?: { code?: string; message: string } };
 
@@ -31,7 +37,7 @@ export class FileThreads {
   }
 
   private start(): Thread {
-    const worker = new Worker(new URL("./file-thread.ts", import.meta.url));
+    const worker = new Worker(new URL("./file-thread.js", import.meta.url));
     const thread: Thread = { worker, pending: new Map() };
     worker.on("message", (result: FileResult) => {
       const waiting = thread.pending.get(result.id);
@@ -74,16 +80,29 @@ export class FileThreads {
 
   /** Creates `path` (O_EXCL, mode 0600) holding `buffers`, fdatasynced and closed; leaves nothing on failure. */
   createFile(path: string, buffers: readonly Buffer[]): Promise<void> {
-    let length = 0;
-    for (const buffer of buffers) length += buffer.length;
-    // One buffer that owns its memory, handed over to the thread without a copy.
-    const data = Buffer.allocUnsafeSlow(length);
-    let offset = 0;
-    for (const buffer of buffers) offset += buffer.copy(data, offset);
+    const data = owned(buffers);
     return this.run({ id: this.nextId++, op: "create", path, data }, [data.buffer as ArrayBuffer]);
+  }
+
+  /** SpoolDisk.stageMessage, in one trip. */
+  stageMessage(plan: StagePlan): Promise<void> {
+    const bodyData = owned(plan.bodyData);
+    const envelopeData = owned([plan.envelopeData]);
+    const request: FileRequest = { id: this.nextId++, op: "stage", plan: { ...plan, bodyData, envelopeData } };
+    return this.run(request, [bodyData.buffer as ArrayBuffer, envelopeData.buffer as ArrayBuffer]);
   }
 
   syncDirectory(path: string): Promise<void> {
     return this.run({ id: this.nextId++, op: "syncDirectory", path }, []);
   }
+}
+
+/** The bytes as one buffer that owns its memory, so it can be handed to a thread without a copy. */
+function owned(buffers: readonly Buffer[]): Buffer {
+  let length = 0;
+  for (const buffer of buffers) length += buffer.length;
+  const data = Buffer.allocUnsafeSlow(length);
+  let offset = 0;
+  for (const buffer of buffers) offset += buffer.copy(data, offset);
+  return data;
 }

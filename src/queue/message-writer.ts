@@ -3,9 +3,9 @@
 // The body is kept in memory up to `memoryLimit` bytes (most mail: one write at commit); past that it is
 // streamed into body/<id> as it comes, and write() returns false while more than `highWater` bytes wait
 // for the disk, so a 50 MB message never sits in memory. commit() makes it durable in this order:
-//   1. body/<id> written and fsynced, while the envelope is written to tmp/<id> and fsynced;
-//   2. body/ fsynced (group commit);
-//   3. tmp/<id> renamed to incoming/<id>, then incoming/ fsynced (group commit);
+//   1. body/<id> written and fsynced, the envelope written to tmp/<id> and fsynced, body/ fsynced and
+//      tmp/<id> renamed to incoming/<id>: one SpoolDisk.stageMessage call (one trip to a file thread);
+//   2. incoming/ fsynced (group commit);
 // and resolves only then. An envelope is never visible before its body is durable, so a crash at any
 // point leaves either a complete message or nothing that recovery keeps. Any failure removes every file
 // of the message and rejects with a SpoolError. This file must never resolve commit() early, never
@@ -36,7 +36,6 @@ export interface MessageWriter {
 export type WriterContext = {
   disk: SpoolDisk;
   paths: SpoolPaths;
-  bodySync: DirectorySync;
   incomingSync: DirectorySync;
   /** Bodies up to this size are written with one write at commit. */
   memoryLimit: number;
@@ -122,25 +121,39 @@ export class SpoolMessageWriter implements MessageWriter {
     const incomingPath = paths.envelope("incoming", this.#id);
     let renamed = false;
     try {
-      const writeBody = async () => {
-        if (this.#file === null && !this.#pumping && !this.#bodyCreated && this.#failure === null) {
-          await this.#createBodyAtOnce();
-          return;
-        }
-        this.#startPump(); // opens the body file if still in memory, writes what is left
+      const bodyWritten = this.#file !== null || this.#pumping || this.#bodyCreated || this.#failure !== null;
+      if (bodyWritten) {
+        this.#startPump(); // writes what is left of a streamed body
         await this.#pumped;
         if (this.#failure !== null) throw this.#failure;
         const body = this.#file;
         if (body === null) throw new Error("the body file was not opened");
-        await body.sync();
         this.#file = null;
-        await body.close();
-      };
-      const writeEnvelope = () => disk.createFile(tmpPath, [serializeEnvelope(check.envelope)]);
-      const steps = await Promise.allSettled([writeBody(), writeEnvelope()]);
-      for (const step of steps) if (step.status === "rejected") throw step.reason;
-      await this.#context.bodySync.sync();
-      await disk.rename(tmpPath, incomingPath);
+        await body.close(); // stageMessage fsyncs it by name
+      }
+      const bodyData = this.#pending;
+      this.#pending = [];
+      try {
+        await disk.stageMessage({
+          body: paths.body(this.#id),
+          bodyData,
+          bodyWritten,
+          envelopeTmp: tmpPath,
+          envelopeData: serializeEnvelope(check.envelope),
+          envelope: incomingPath,
+        });
+      } catch (error) {
+        if (!bodyWritten && systemErrorCode(error) === "EEXIST") {
+          throw new SpoolError("SPOOL_ID_IN_USE", `message ${this.#id}: a body file with this id exists`, {
+            cause: error,
+          });
+        }
+        this.#bodyCreated = true; // whatever is left of it is this message's: removed below
+        throw error;
+      } finally {
+        for (const chunk of bodyData) this.#buffered -= chunk.length;
+      }
+      this.#bodyCreated = true;
       renamed = true;
       await this.#context.incomingSync.sync();
     } catch (error) {
@@ -150,22 +163,6 @@ export class SpoolMessageWriter implements MessageWriter {
       await this.#removeBody();
       throw failure;
     }
-  }
-
-  /** A body still wholly in memory becomes its file in one createFile (one trip off the event loop). */
-  async #createBodyAtOnce(): Promise<void> {
-    const chunks = this.#pending;
-    this.#pending = [];
-    try {
-      await this.#context.disk.createFile(this.#context.paths.body(this.#id), chunks);
-    } catch (error) {
-      throw systemErrorCode(error) === "EEXIST"
-        ? new SpoolError("SPOOL_ID_IN_USE", `message ${this.#id}: a body file with this id exists`, { cause: error })
-        : spoolErrorFrom(error, `writing the body of message ${this.#id}`);
-    } finally {
-      for (const chunk of chunks) this.#buffered -= chunk.length;
-    }
-    this.#bodyCreated = true;
   }
 
   #startPump(): void {

@@ -6,6 +6,7 @@ import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/pr
 import type { FileHandle } from "node:fs/promises";
 import { systemErrorCode } from "./spool-errors.ts";
 import { FileThreads } from "./file-threads.ts";
+import { dirname } from "node:path";
 
 export interface SpoolFile {
   /** Appends every byte of the buffers, in order (short writes are continued, not reported). */
@@ -27,6 +28,14 @@ export interface SpoolDisk {
    * When it fails, no file is left behind (except the one that was already there, for EEXIST).
    */
   createFile(path: string, buffers: readonly Buffer[]): Promise<void>;
+  /**
+   * Everything a new message needs before its envelope's folder is fsynced, in this order: the body file
+   * created with `bodyData` (or, when `bodyWritten`, already written by the caller and only fsynced) and the
+   * envelope written to `envelopeTmp`, both fdatasynced; the body's folder fsynced; the envelope renamed to
+   * `envelope`. One call, so that the Node implementation makes one trip to a file thread. On failure the
+   * envelope is in neither place; the body file is left to the caller (EEXIST: it was never this message's).
+   */
+  stageMessage(plan: StagePlan): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   remove(path: string): Promise<void>;
   readDirectory(path: string): Promise<string[]>;
@@ -36,6 +45,15 @@ export interface SpoolDisk {
   /** fsync of the directory itself, making the names created or renamed in it durable. */
   syncDirectory(path: string): Promise<void>;
 }
+
+export type StagePlan = {
+  readonly body: string;
+  readonly bodyData: readonly Buffer[];
+  readonly bodyWritten: boolean;
+  readonly envelopeTmp: string;
+  readonly envelopeData: Buffer;
+  readonly envelope: string;
+};
 
 const maxBuffersPerWrite = 1024; // IOV_MAX on Linux
 
@@ -106,6 +124,28 @@ export function createFileWith(open: SpoolDisk["open"], remove: SpoolDisk["remov
   };
 }
 
+/** stageMessage() made of a disk's own calls, in the order the file thread follows (file-thread.js). */
+export function stageMessageWith(disk: SpoolDisk): SpoolDisk["stageMessage"] {
+  return async (plan) => {
+    if (plan.bodyWritten) {
+      const body = await disk.open(plan.body, "read");
+      try {
+        await body.sync();
+      } finally {
+        await body.close();
+      }
+    } else await disk.createFile(plan.body, plan.bodyData);
+    await disk.createFile(plan.envelopeTmp, [plan.envelopeData]);
+    try {
+      await disk.syncDirectory(dirname(plan.body));
+      await disk.rename(plan.envelopeTmp, plan.envelope);
+    } catch (error) {
+      await disk.remove(plan.envelopeTmp).catch(() => {});
+      throw error;
+    }
+  };
+}
+
 // The file threads of this process, started on first use (file-threads.ts says why they exist).
 let fileThreads: FileThreads | undefined;
 const threads = (): FileThreads => (fileThreads ??= new FileThreads(4));
@@ -119,6 +159,7 @@ export const nodeSpoolDisk: SpoolDisk = {
     return new NodeSpoolFile(handle);
   },
   createFile: (path, buffers) => threads().createFile(path, buffers),
+  stageMessage: (plan) => threads().stageMessage(plan),
   rename: (from, to) => rename(from, to),
   remove: (path) => unlink(path),
   readDirectory: (path) => readdir(path),

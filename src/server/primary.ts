@@ -59,10 +59,7 @@ class Primary {
 
   /** Forks worker `number`; resolves when it listens, rejects if it cannot start. */
   fork(number: number): Promise<void> {
-    // Each commit waits on several fsyncs in libuv's thread pool; its default 4 threads would cap a busy worker
-    // at 4 fsyncs in flight while dozens of sessions commit.
-    const threads = process.env["UV_THREADPOOL_SIZE"] ?? "16";
-    const worker = cluster.fork({ PETREL_WORKER: String(number), UV_THREADPOOL_SIZE: threads });
+    const worker = cluster.fork({ PETREL_WORKER: String(number) });
     this.workers.set(number, worker);
     worker.on("message", (message: ToPrimary) => this.answers.get(number)?.(message));
     worker.on("exit", (code, signal) => {
