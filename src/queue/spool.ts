@@ -17,7 +17,7 @@ import type { RecoveryReport } from "./recovery.ts";
 import { nodeSpoolDisk } from "./spool-disk.ts";
 import type { SpoolDisk, SpoolFile } from "./spool-disk.ts";
 import { SpoolError, spoolErrorFrom, systemErrorCode } from "./spool-errors.ts";
-import { bodyFolder, isSafeId, spoolFolders, spoolPaths, spoolStates } from "./spool-layout.ts";
+import { isSafeId, spoolFolders, spoolPaths, spoolStates } from "./spool-layout.ts";
 import type { SpoolPaths, State } from "./spool-layout.ts";
 
 export type { Envelope, EnvelopeDraft, SpoolRecipient } from "./envelope.ts";
