@@ -107,7 +107,8 @@ const logTarget = z
 const listener = z.strictObject({
   name: z.string().min(1).optional(),
   address: listenAddress,
-  port: z.int().min(0).max(65535),
+  // Not 0: every worker binds the listener itself (SO_REUSEPORT), so "any free port" would differ per worker.
+  port: z.int().min(1).max(65535),
   role: z.enum(listenerRoles).default("mta"),
   max_message_size: size().optional(),
   greeting_delay: duration().optional(),
@@ -118,7 +119,7 @@ type ListenerInput = z.infer<typeof listener>;
 /**
  * Names each listener (given, else "<role>-<port>", else "<role>-<address>-<port>" when two unnamed listeners
  * share role and port, as the IPv4 and IPv6 twins of the default do) and refuses duplicate names and duplicate
- * address+port pairs. Port 0 asks the system for a free port, so it never clashes.
+ * address+port pairs.
  */
 function nameListeners(listeners: ListenerInput[], ctx: z.RefinementCtx) {
   const short = listeners.map((l) => `${l.role}-${l.port}`);
@@ -141,7 +142,7 @@ function nameListeners(listeners: ListenerInput[], ctx: z.RefinementCtx) {
     } else seenNames.set(l.name, i);
     const socket = `${l.address} port ${l.port}`;
     const twin = seenSockets.get(socket);
-    if (l.port !== 0 && twin !== undefined) {
+    if (twin !== undefined) {
       ctx.addIssue({
         code: "custom",
         path: [i, "port"],
