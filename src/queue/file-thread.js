@@ -1,16 +1,25 @@
 // The body of one spool file thread (see file-threads.ts): runs whole file operations with synchronous
 // system calls, off the event loop, and answers each request once with its outcome. It creates files
-// exclusively and removes only a file it created itself and failed to finish.
+// exclusively and removes only files it created itself and failed to finish.
+//
+// Group commit: the thread takes every request waiting for it as one batch. New messages in a batch are
+// staged in phases: all files written, then all fdatasynced, then each body folder fsynced once, then the
+// envelopes renamed. On ext4 the first fdatasync commits the journal for the whole batch (and, with
+// data=ordered, writes the other files' data), so the fdatasyncs after it find almost nothing left to do:
+// a batch of twenty messages costs about what one costs. Every file is still fdatasynced by itself, so no
+// file system's behaviour is relied on for durability.
 //
 // Plain JavaScript, checked by tsc through its JSDoc types: a thread that loaded a .ts file would start
-// Node's TypeScript stripper of its own, some 17 MB per thread, for these forty lines.
+// Node's TypeScript stripper of its own, some 17 MB per thread.
 
 import { closeSync, constants, fdatasyncSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { parentPort } from "node:worker_threads";
+import { parentPort, receiveMessageOnPort } from "node:worker_threads";
 
 /** @typedef {import("./file-threads.ts").FileRequest} FileRequest */
 /** @typedef {import("./file-threads.ts").FileResult} FileResult */
+/** @typedef {Extract<FileRequest, { op: "stage" }>} StageRequest */
+/** @typedef {{ request: StageRequest; bodyFd: number; envelopeFd: number; error: unknown }} Staging */
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
@@ -27,47 +36,44 @@ function writeAll(fd, data) {
 }
 
 /**
- * open(O_EXCL, 0600), write every byte, fdatasync, close; on failure nothing of the file is left.
+ * open(O_EXCL, 0600) and write every byte; on failure nothing of the file is left. Returns the open fd.
  * @param {string} path
  * @param {Uint8Array} data
  */
-function createFile(path, data) {
+function createWritten(path, data) {
   const fd = openSync(path, CREATE, 0o600);
   try {
     writeAll(fd, data);
-    fdatasyncSync(fd);
   } catch (error) {
     closeSync(fd);
     unlinkSync(path);
     throw error;
   }
-  closeSync(fd);
+  return fd;
 }
 
 /**
- * SpoolDisk.stageMessage (spool-disk.ts says what it promises; stageMessageWith there is the same order).
- * @param {Extract<FileRequest, { op: "stage" }>["plan"]} plan
+ * fdatasync and close; on failure the file is removed (`path` given) or only closed.
+ * @param {number} fd
+ * @param {string | null} path
  */
-function stage(plan) {
-  if (plan.bodyWritten) {
-    const fd = openSync(plan.body, constants.O_RDONLY);
-    try {
-      fdatasyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } else createFile(plan.body, plan.bodyData);
-  createFile(plan.envelopeTmp, plan.envelopeData);
+function syncAndClose(fd, path) {
   try {
-    syncDirectory(dirname(plan.body));
-    renameSync(plan.envelopeTmp, plan.envelope);
+    fdatasyncSync(fd);
   } catch (error) {
-    try {
-      unlinkSync(plan.envelopeTmp);
-    } catch {
-      // already gone
-    }
+    closeSync(fd);
+    if (path !== null) unlinkQuietly(path);
     throw error;
+  }
+  closeSync(fd);
+}
+
+/** @param {string} path */
+function unlinkQuietly(path) {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
   }
 }
 
@@ -82,21 +88,109 @@ function syncDirectory(path) {
 }
 
 /**
- * @param {FileRequest} request
+ * SpoolDisk.stageMessage for a batch (spool-disk.ts says what it promises; stageMessageWith there follows
+ * the same order for one message). Returns one result per request.
+ * @param {StageRequest[]} requests
+ * @returns {FileResult[]}
+ */
+function stageBatch(requests) {
+  /** @type {Staging[]} */
+  const staged = requests.map((request) => ({ request, bodyFd: -1, envelopeFd: -1, error: null }));
+  const failed = (/** @type {Staging} */ item, /** @type {unknown} */ error) => {
+    item.error = error;
+    if (item.envelopeFd >= 0) closeSync(item.envelopeFd);
+    if (item.bodyFd >= 0) closeSync(item.bodyFd);
+    item.envelopeFd = item.bodyFd = -1;
+    unlinkQuietly(item.request.plan.envelopeTmp);
+  };
+  for (const item of staged) {
+    const { plan } = item.request;
+    try {
+      item.bodyFd = plan.bodyWritten ? openSync(plan.body, constants.O_RDONLY) : createWritten(plan.body, plan.bodyData);
+      item.envelopeFd = createWritten(plan.envelopeTmp, plan.envelopeData);
+    } catch (error) {
+      failed(item, error);
+    }
+  }
+  for (const item of staged) {
+    if (item.error !== null) continue;
+    try {
+      const { bodyFd, envelopeFd } = item;
+      item.bodyFd = item.envelopeFd = -1;
+      syncAndClose(bodyFd, null);
+      syncAndClose(envelopeFd, item.request.plan.envelopeTmp);
+    } catch (error) {
+      failed(item, error);
+    }
+  }
+  const folders = new Set(staged.filter((item) => item.error === null).map((item) => dirname(item.request.plan.body)));
+  for (const folder of folders) {
+    try {
+      syncDirectory(folder);
+    } catch (error) {
+      for (const item of staged) if (item.error === null && dirname(item.request.plan.body) === folder) failed(item, error);
+    }
+  }
+  for (const item of staged) {
+    if (item.error !== null) continue;
+    try {
+      renameSync(item.request.plan.envelopeTmp, item.request.plan.envelope);
+    } catch (error) {
+      failed(item, error);
+    }
+  }
+  return staged.map((item) => (item.error === null ? { id: item.request.id } : failure(item.request.id, item.error)));
+}
+
+/**
+ * @param {number} id
+ * @param {unknown} error
  * @returns {FileResult}
  */
-function run(request) {
+function failure(id, error) {
+  const { code, message } = /** @type {NodeJS.ErrnoException} */ (error);
+  return { id, error: { code, message } };
+}
+
+/**
+ * @param {Exclude<FileRequest, StageRequest>} request
+ * @returns {FileResult}
+ */
+function runOne(request) {
   try {
-    if (request.op === "create") createFile(request.path, request.data);
-    else if (request.op === "stage") stage(request.plan);
+    if (request.op === "create") syncAndClose(createWritten(request.path, request.data), request.path);
     else syncDirectory(request.path);
     return { id: request.id };
   } catch (error) {
-    const { code, message } = /** @type {NodeJS.ErrnoException} */ (error);
-    return { id: request.id, error: { code, message } };
+    return failure(request.id, error);
   }
+}
+
+/**
+ * Every request waiting now, the given one first.
+ * @param {import("node:worker_threads").MessagePort} port
+ * @param {FileRequest} first
+ */
+function waiting(port, first) {
+  const batch = [first];
+  for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port)) {
+    batch.push(/** @type {FileRequest} */ (next.message));
+  }
+  return batch;
 }
 
 const port = parentPort;
 if (port === null) throw new Error("file-thread.js runs only as a worker thread of file-threads.ts");
-port.on("message", (/** @type {FileRequest} */ request) => port.postMessage(run(request)));
+port.on("message", (/** @type {FileRequest} */ first) => {
+  const batch = waiting(port, first);
+  /** @type {StageRequest[]} */
+  const stages = [];
+  /** @type {FileResult[]} */
+  const results = [];
+  for (const request of batch) {
+    if (request.op === "stage") stages.push(request);
+    else results.push(runOne(request));
+  }
+  if (stages.length > 0) results.push(...stageBatch(stages));
+  port.postMessage(results);
+});

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileThreads } from "./file-threads.ts";
@@ -25,4 +25,36 @@ test("errors come back with their errno code; syncDirectory fsyncs a directory",
   await threads.syncDirectory(tmpdir());
   await assert.rejects(threads.syncDirectory(join(tmpdir(), "petrel-no-such-directory")), { code: "ENOENT" });
   await assert.rejects(threads.createFile(join(tmpdir(), "petrel-no-such-directory", "f"), []), { code: "ENOENT" });
+});
+
+test("stageMessage batches: each message of a batch succeeds or fails alone, and a failure leaves no envelope", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "petrel-threads-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  for (const folder of ["body", "tmp", "incoming"]) await mkdir(join(dir, folder));
+  await writeFile(join(dir, "body", "m3"), "someone else's");
+  const threads = new FileThreads(1);
+  const plan = (id: string) => ({
+    body: join(dir, "body", id),
+    bodyData: [Buffer.from(`Subject: ${id}\r\n\r\n`), Buffer.from("body\r\n")],
+    bodyWritten: false,
+    envelopeTmp: join(dir, "tmp", id),
+    envelopeData: Buffer.from(`{"id":"${id}"}`),
+    envelope: join(dir, "incoming", id),
+  });
+  const ids = Array.from({ length: 10 }, (_, n) => `m${n}`);
+  const outcomes = await Promise.allSettled(ids.map((id) => threads.stageMessage(plan(id))));
+  for (const [n, outcome] of outcomes.entries()) {
+    const id = ids[n]!;
+    if (id === "m3") {
+      assert.equal(outcome.status, "rejected");
+      assert.equal((outcome as PromiseRejectedResult).reason.code, "EEXIST");
+      assert.equal(await readFile(join(dir, "body", id), "utf8"), "someone else's");
+      continue;
+    }
+    assert.equal(outcome.status, "fulfilled", id);
+    assert.equal(await readFile(join(dir, "incoming", id), "utf8"), `{"id":"${id}"}`);
+    assert.equal(await readFile(join(dir, "body", id), "utf8"), `Subject: ${id}\r\n\r\nbody\r\n`);
+  }
+  assert.deepEqual(await readdir(join(dir, "tmp")), [], "no envelope left behind in tmp/");
+  assert.deepEqual((await readdir(join(dir, "incoming"))).sort(), ids.filter((id) => id !== "m3").sort());
 });

@@ -1,5 +1,6 @@
-// A few threads that run the spool's whole-file operations (create-write-fsync-close of a small file, fsync
-// of a directory) as one request each. Every asynchronous file call of node:fs costs the event loop a trip
+// A few threads that run the spool's whole-file operations (staging a new message, create-write-fsync-close
+// of a small file, fsync of a directory) as one request each; a thread answers all the requests that waited
+// for it at once, and stages their messages as one group commit (file-thread.js). Every asynchronous file call of node:fs costs the event loop a trip
 // to libuv's thread pool; committing a small message took about twelve of them, and on this kind of machine
 // each trip costs more main-thread CPU than the write itself. Here the same work is one trip per file.
 // The threads start on first use, keep the process alive only while a request is in flight, and hold no
@@ -39,12 +40,14 @@ export class FileThreads {
   private start(): Thread {
     const worker = new Worker(new URL("./file-thread.js", import.meta.url));
     const thread: Thread = { worker, pending: new Map() };
-    worker.on("message", (result: FileResult) => {
-      const waiting = thread.pending.get(result.id);
-      thread.pending.delete(result.id);
+    worker.on("message", (results: FileResult[]) => {
+      for (const result of results) {
+        const waiting = thread.pending.get(result.id);
+        thread.pending.delete(result.id);
+        if (result.error) waiting?.reject(systemError(result.error));
+        else waiting?.resolve();
+      }
       if (thread.pending.size === 0) worker.unref();
-      if (result.error) waiting?.reject(systemError(result.error));
-      else waiting?.resolve();
     });
     worker.on("error", (error) => this.fail(thread, error));
     worker.on("exit", (code) => this.fail(thread, new Error(`spool file thread exited (${code})`)));

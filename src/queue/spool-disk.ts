@@ -148,7 +148,7 @@ export function stageMessageWith(disk: SpoolDisk): SpoolDisk["stageMessage"] {
 
 // The file threads of this process, started on first use (file-threads.ts says why they exist).
 let fileThreads: FileThreads | undefined;
-const threads = (): FileThreads => (fileThreads ??= new FileThreads(4));
+const threads = (): FileThreads => (fileThreads ??= new FileThreads(2));
 
 export const nodeSpoolDisk: SpoolDisk = {
   async makeDirectory(path) {
