@@ -47,7 +47,7 @@ export async function finishMessage(session: Session, refusal: Refusal | null): 
   const fields = { queueId: transaction.queueId, size: transaction.size };
   if (refusal !== null) {
     await transaction.abort();
-    session.log.info({ event: "refused", reason: refusal, ...fields }, "message refused");
+    session.note("info", { event: "refused", reason: refusal, ...fields }, "message refused");
     session.reply(refusals[refusal]);
     return;
   }
@@ -60,7 +60,8 @@ export async function finishMessage(session: Session, refusal: Refusal | null): 
     return;
   }
   session.messages += 1;
-  session.log.info(
+  session.note(
+    "info",
     {
       event: "queued",
       ...fields,

@@ -36,7 +36,7 @@ function greet(session: Session, kind: "helo" | "ehlo", domain: string): void {
   session.transaction = null;
   session.greeting = kind;
   session.helo = domain;
-  session.log.info({ event: kind, helo: domain }, kind);
+  session.note("info", { event: kind, helo: domain }, kind);
 }
 
 const table: { readonly [V in Verb]: Handler<V> } = {
@@ -75,7 +75,7 @@ const table: { readonly [V in Verb]: Handler<V> } = {
     }
     const { domain } = command.recipient;
     if (domain !== "" && !settings.localDomains.has(domain)) {
-      session.log.info({ event: "rcpt-refused", recipient: command.recipient.address }, "relay access denied");
+      session.note("info", { event: "rcpt-refused", recipient: command.recipient.address }, "relay access denied");
       session.refuse(replies.relayDenied);
       return undefined;
     }
@@ -140,7 +140,7 @@ const table: { readonly [V in Verb]: Handler<V> } = {
   },
 
   UNKNOWN(session, command) {
-    session.log.info({ event: "unknown-command", command: command.text.slice(0, 64) }, "unknown command");
+    session.note("info", { event: "unknown-command", command: command.text.slice(0, 64) }, "unknown command");
     session.refuse(replies.unknownCommand);
     return undefined;
   },

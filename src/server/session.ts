@@ -20,7 +20,7 @@ type Mode = "greeting" | "command" | "body" | "closed";
 export class Session {
   readonly id: string;
   readonly context: ListenerContext;
-  readonly log: Logger;
+  private readonly mailLog: Logger;
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly startedAt = Date.now();
@@ -48,24 +48,29 @@ export class Session {
     this.id = context.nextSessionId();
     this.clientAddress = socket.remoteAddress ?? "unknown";
     this.clientPort = socket.remotePort ?? 0;
-    this.log = context.logs.module("smtp", "mail").child({ session: this.id });
+    this.mailLog = context.logs.module("smtp", "mail");
     this.reader = new CommandLineReader(context.settings.maxCommandLength);
     this.clientName = reverseName(this.clientAddress);
 
-    socket.setNoDelay(true);
     socket.setTimeout(context.settings.commandTimeout);
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
     socket.on("timeout", () => this.timeout());
-    socket.on("error", (error: NodeJS.ErrnoException) => this.log.debug({ err: error.code ?? error.message }, "socket error"));
+    socket.on("error", (error: NodeJS.ErrnoException) => this.note("debug", { err: error.code ?? error.message }, "socket error"));
     socket.on("close", () => this.closed());
 
-    this.log.info(
+    this.note(
+      "info",
       { event: "connect", client: this.clientAddress, port: this.clientPort, listener: context.listener.name },
       "connect",
     );
     const delay = context.settings.greetingDelay;
     if (delay > 0) setTimeout(() => this.greet(), delay).unref();
     else this.greet();
+  }
+
+  /** One line of the mail log about this session (a field, not a pino child: sessions are many and short). */
+  note(level: "debug" | "info" | "error", fields: object, message: string): void {
+    this.mailLog[level]({ session: this.id, ...fields }, message);
   }
 
   get hostname(): string {
@@ -95,7 +100,7 @@ export class Session {
   countError(): void {
     this.errors += 1;
     if (this.errors >= this.context.settings.maxErrors) {
-      this.log.info({ event: "too-many-errors", errors: this.errors }, "too many errors");
+      this.note("info", { event: "too-many-errors", errors: this.errors }, "too many errors");
       this.close(replies.tooManyErrors);
     }
   }
@@ -118,7 +123,7 @@ export class Session {
   private receive(chunk: Buffer): void {
     switch (this.mode) {
       case "greeting":
-        this.log.info({ event: "early-talker" }, "client talked before the greeting");
+        this.note("info", { event: "early-talker" }, "client talked before the greeting");
         this.close(replies.earlyTalker);
         return;
       case "body":
@@ -161,7 +166,7 @@ export class Session {
       },
       (error: unknown) => {
         this.pending -= 1;
-        this.log.error({ err: error }, "session failed");
+        this.note("error", { err: error }, "session failed");
         this.close(replies.localError);
       },
     );
@@ -218,7 +223,7 @@ export class Session {
       this.socket.destroy();
       return;
     }
-    this.log.info({ event: "timeout", mode: this.mode }, "timeout");
+    this.note("info", { event: "timeout", mode: this.mode }, "timeout");
     this.close(replies.timeout);
   }
 
@@ -227,7 +232,8 @@ export class Session {
     const transaction = this.transaction;
     this.transaction = null;
     if (transaction) void transaction.abort();
-    this.log.info(
+    this.note(
+      "info",
       { event: "disconnect", messages: this.messages, errors: this.errors, ms: Date.now() - this.startedAt },
       "disconnect",
     );
