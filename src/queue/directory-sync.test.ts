@@ -72,7 +72,7 @@ test("50 concurrent commits fsync every step in order yet share far fewer than 5
   const bodyFsyncs = events.filter((event) => event.call === "syncDirectory:start" && event.path === join(root, "body"));
   t.diagnostic(`incoming/ fsyncs: ${fsyncs.length}, body/ fsyncs: ${bodyFsyncs.length} for 50 commits`);
   assert.ok(fsyncs.length <= 25, `expected batching, got ${fsyncs.length} fsyncs of incoming/ for 50 commits`);
-  // body/ is fsynced inside each message's stageMessage (one trip to a file thread), not batched.
+  // body/ is fsynced inside each message's commitMessage (one trip to a file thread), not batched.
   assert.ok(bodyFsyncs.length >= 1);
   const body = join(root, "body");
   for (const id of ids) {

@@ -3,8 +3,8 @@
 // exclusively and removes only files it created itself and failed to finish.
 //
 // Group commit: the thread takes every request waiting for it as one batch. New messages in a batch are
-// staged in phases: all files written, then all fdatasynced, then each body folder fsynced once, then the
-// envelopes renamed. On ext4 the first fdatasync commits the journal for the whole batch (and, with
+// committed in phases: all files written, then each fdatasynced, then each body folder fsynced once, then
+// the envelopes renamed, then each envelope folder fsynced once. On ext4 the first fdatasync commits the journal for the whole batch (and, with
 // data=ordered, writes the other files' data), so the fdatasyncs after it find almost nothing left to do:
 // a batch of twenty messages costs about what one costs. Every file is still fdatasynced by itself, so no
 // file system's behaviour is relied on for durability.
@@ -18,8 +18,8 @@ import { parentPort, receiveMessageOnPort } from "node:worker_threads";
 
 /** @typedef {import("./file-threads.ts").FileRequest} FileRequest */
 /** @typedef {import("./file-threads.ts").FileResult} FileResult */
-/** @typedef {Extract<FileRequest, { op: "stage" }>} StageRequest */
-/** @typedef {{ request: StageRequest; bodyFd: number; envelopeFd: number; error: unknown }} Staging */
+/** @typedef {Extract<FileRequest, { op: "commit" }>} CommitRequest */
+/** @typedef {{ request: CommitRequest; bodyFd: number; envelopeFd: number; error: unknown }} Staging */
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
 
@@ -88,12 +88,12 @@ function syncDirectory(path) {
 }
 
 /**
- * SpoolDisk.stageMessage for a batch (spool-disk.ts says what it promises; stageMessageWith there follows
- * the same order for one message). Returns one result per request.
- * @param {StageRequest[]} requests
+ * SpoolDisk.commitMessage for a batch (spool-disk.ts says what it promises; commitMessageWith there follows
+ * the same order). Returns one result per request.
+ * @param {CommitRequest[]} requests
  * @returns {FileResult[]}
  */
-function stageBatch(requests) {
+function commitBatch(requests) {
   /** @type {Staging[]} */
   const staged = requests.map((request) => ({ request, bodyFd: -1, envelopeFd: -1, error: null }));
   const failed = (/** @type {Staging} */ item, /** @type {unknown} */ error) => {
@@ -139,6 +139,18 @@ function stageBatch(requests) {
       failed(item, error);
     }
   }
+  const envelopeFolders = new Set(staged.filter((item) => item.error === null).map((item) => dirname(item.request.plan.envelope)));
+  for (const folder of envelopeFolders) {
+    try {
+      syncDirectory(folder);
+    } catch (error) {
+      for (const item of staged) {
+        if (item.error !== null || dirname(item.request.plan.envelope) !== folder) continue;
+        unlinkQuietly(item.request.plan.envelope);
+        failed(item, error);
+      }
+    }
+  }
   return staged.map((item) => (item.error === null ? { id: item.request.id } : failure(item.request.id, item.error)));
 }
 
@@ -153,7 +165,7 @@ function failure(id, error) {
 }
 
 /**
- * @param {Exclude<FileRequest, StageRequest>} request
+ * @param {Exclude<FileRequest, CommitRequest>} request
  * @returns {FileResult}
  */
 function runOne(request) {
@@ -183,14 +195,14 @@ const port = parentPort;
 if (port === null) throw new Error("file-thread.js runs only as a worker thread of file-threads.ts");
 port.on("message", (/** @type {FileRequest} */ first) => {
   const batch = waiting(port, first);
-  /** @type {StageRequest[]} */
+  /** @type {CommitRequest[]} */
   const stages = [];
   /** @type {FileResult[]} */
   const results = [];
   for (const request of batch) {
-    if (request.op === "stage") stages.push(request);
+    if (request.op === "commit") stages.push(request);
     else results.push(runOne(request));
   }
-  if (stages.length > 0) results.push(...stageBatch(stages));
+  if (stages.length > 0) results.push(...commitBatch(stages));
   port.postMessage(results);
 });

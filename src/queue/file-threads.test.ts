@@ -27,7 +27,7 @@ test("errors come back with their errno code; syncDirectory fsyncs a directory",
   await assert.rejects(threads.createFile(join(tmpdir(), "petrel-no-such-directory", "f"), []), { code: "ENOENT" });
 });
 
-test("stageMessage batches: each message of a batch succeeds or fails alone, and a failure leaves no envelope", async (t) => {
+test("commitMessage batches: each message of a batch succeeds or fails alone, and a failure leaves no envelope", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "petrel-threads-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   for (const folder of ["body", "tmp", "incoming"]) await mkdir(join(dir, folder));
@@ -42,7 +42,7 @@ test("stageMessage batches: each message of a batch succeeds or fails alone, and
     envelope: join(dir, "incoming", id),
   });
   const ids = Array.from({ length: 10 }, (_, n) => `m${n}`);
-  const outcomes = await Promise.allSettled(ids.map((id) => threads.stageMessage(plan(id))));
+  const outcomes = await Promise.allSettled(ids.map((id) => threads.commitMessage(plan(id))));
   for (const [n, outcome] of outcomes.entries()) {
     const id = ids[n]!;
     if (id === "m3") {
@@ -57,4 +57,25 @@ test("stageMessage batches: each message of a batch succeeds or fails alone, and
   }
   assert.deepEqual(await readdir(join(dir, "tmp")), [], "no envelope left behind in tmp/");
   assert.deepEqual((await readdir(join(dir, "incoming"))).sort(), ids.filter((id) => id !== "m3").sort());
+});
+
+test("commitMessage: an envelope that cannot be renamed into place leaves nothing in tmp/", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "petrel-threads-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  for (const folder of ["body", "tmp"]) await mkdir(join(dir, folder));
+  const threads = new FileThreads(1);
+  // The envelope's "folder" is a file: the rename into it fails, and nothing is left in tmp/.
+  await writeFile(join(dir, "incoming"), "");
+  await assert.rejects(
+    threads.commitMessage({
+      body: join(dir, "body", "m"),
+      bodyData: [Buffer.from("x")],
+      bodyWritten: false,
+      envelopeTmp: join(dir, "tmp", "m"),
+      envelopeData: Buffer.from("{}"),
+      envelope: join(dir, "incoming", "m"),
+    }),
+    { code: "ENOTDIR" },
+  );
+  assert.deepEqual(await readdir(join(dir, "tmp")), []);
 });

@@ -7,15 +7,15 @@
 // state between requests; each request is answered exactly once.
 
 import { Worker } from "node:worker_threads";
-import type { StagePlan } from "./spool-disk.ts";
+import type { CommitPlan } from "./spool-disk.ts";
 
 export type FileRequest =
   | { readonly id: number; readonly op: "create"; readonly path: string; readonly data: Uint8Array }
   | { readonly id: number; readonly op: "syncDirectory"; readonly path: string }
   | {
       readonly id: number;
-      readonly op: "stage";
-      readonly plan: Omit<StagePlan, "bodyData" | "envelopeData"> & { bodyData: Uint8Array; envelopeData: Uint8Array };
+      readonly op: "commit";
+      readonly plan: Omit<CommitPlan, "bodyData" | "envelopeData"> & { bodyData: Uint8Array; envelopeData: Uint8Array };
     };
 
 export type FileResult = { readonly id: number; readonly error?: { code?: string; message: string } };
@@ -87,11 +87,11 @@ export class FileThreads {
     return this.run({ id: this.nextId++, op: "create", path, data }, [data.buffer as ArrayBuffer]);
   }
 
-  /** SpoolDisk.stageMessage, in one trip. */
-  stageMessage(plan: StagePlan): Promise<void> {
+  /** SpoolDisk.commitMessage, in one trip. */
+  commitMessage(plan: CommitPlan): Promise<void> {
     const bodyData = owned(plan.bodyData);
     const envelopeData = owned([plan.envelopeData]);
-    const request: FileRequest = { id: this.nextId++, op: "stage", plan: { ...plan, bodyData, envelopeData } };
+    const request: FileRequest = { id: this.nextId++, op: "commit", plan: { ...plan, bodyData, envelopeData } };
     return this.run(request, [bodyData.buffer as ArrayBuffer, envelopeData.buffer as ArrayBuffer]);
   }
 

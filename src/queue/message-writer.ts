@@ -3,9 +3,9 @@
 // The body is kept in memory up to `memoryLimit` bytes (most mail: one write at commit); past that it is
 // streamed into body/<id> as it comes, and write() returns false while more than `highWater` bytes wait
 // for the disk, so a 50 MB message never sits in memory. commit() makes it durable in this order:
-//   1. body/<id> written and fsynced, the envelope written to tmp/<id> and fsynced, body/ fsynced and
-//      tmp/<id> renamed to incoming/<id>: one SpoolDisk.stageMessage call (one trip to a file thread);
-//   2. incoming/ fsynced (group commit);
+//   body/<id> written and fsynced, the envelope written to tmp/<id> and fsynced, body/ fsynced, tmp/<id>
+//   renamed to incoming/<id>, incoming/ fsynced (shared by concurrent commits): one SpoolDisk.commitMessage
+//   call, one trip to a file thread;
 // and resolves only then. An envelope is never visible before its body is durable, so a crash at any
 // point leaves either a complete message or nothing that recovery keeps. Any failure removes every file
 // of the message and rejects with a SpoolError. This file must never resolve commit() early, never
@@ -13,7 +13,6 @@
 
 import { serializeEnvelope, checkEnvelope } from "./envelope.ts";
 import type { EnvelopeDraft } from "./envelope.ts";
-import type { DirectorySync } from "./directory-sync.ts";
 import type { SpoolDisk, SpoolFile } from "./spool-disk.ts";
 import { SpoolError, spoolErrorFrom, systemErrorCode } from "./spool-errors.ts";
 import type { SpoolPaths } from "./spool-layout.ts";
@@ -36,7 +35,6 @@ export interface MessageWriter {
 export type WriterContext = {
   disk: SpoolDisk;
   paths: SpoolPaths;
-  incomingSync: DirectorySync;
   /** Bodies up to this size are written with one write at commit. */
   memoryLimit: number;
   /** write() returns false above this many bytes waiting for the disk. */
@@ -119,7 +117,6 @@ export class SpoolMessageWriter implements MessageWriter {
     }
     const tmpPath = paths.tmp(this.#id);
     const incomingPath = paths.envelope("incoming", this.#id);
-    let renamed = false;
     try {
       const bodyWritten = this.#file !== null || this.#pumping || this.#bodyCreated || this.#failure !== null;
       if (bodyWritten) {
@@ -129,12 +126,12 @@ export class SpoolMessageWriter implements MessageWriter {
         const body = this.#file;
         if (body === null) throw new Error("the body file was not opened");
         this.#file = null;
-        await body.close(); // stageMessage fsyncs it by name
+        await body.close(); // commitMessage fsyncs it by name
       }
       const bodyData = this.#pending;
       this.#pending = [];
       try {
-        await disk.stageMessage({
+        await disk.commitMessage({
           body: paths.body(this.#id),
           bodyData,
           bodyWritten,
@@ -154,12 +151,9 @@ export class SpoolMessageWriter implements MessageWriter {
         for (const chunk of bodyData) this.#buffered -= chunk.length;
       }
       this.#bodyCreated = true;
-      renamed = true;
-      await this.#context.incomingSync.sync();
     } catch (error) {
       const failure = spoolErrorFrom(error, `spooling message ${this.#id}`);
       await removeQuietly(disk, tmpPath);
-      if (renamed) await removeQuietly(disk, incomingPath);
       await this.#removeBody();
       throw failure;
     }

@@ -7,6 +7,7 @@ import type { FileHandle } from "node:fs/promises";
 import { systemErrorCode } from "./spool-errors.ts";
 import { FileThreads } from "./file-threads.ts";
 import { dirname } from "node:path";
+import { DirectorySync } from "./directory-sync.ts";
 
 export interface SpoolFile {
   /** Appends every byte of the buffers, in order (short writes are continued, not reported). */
@@ -29,13 +30,14 @@ export interface SpoolDisk {
    */
   createFile(path: string, buffers: readonly Buffer[]): Promise<void>;
   /**
-   * Everything a new message needs before its envelope's folder is fsynced, in this order: the body file
-   * created with `bodyData` (or, when `bodyWritten`, already written by the caller and only fsynced) and the
-   * envelope written to `envelopeTmp`, both fdatasynced; the body's folder fsynced; the envelope renamed to
-   * `envelope`. One call, so that the Node implementation makes one trip to a file thread. On failure the
-   * envelope is in neither place; the body file is left to the caller (EEXIST: it was never this message's).
+   * Makes a new message durable, in this order: the body file created with `bodyData` (or, when `bodyWritten`,
+   * already written by the caller and only fsynced) and the envelope written to `envelopeTmp`, both
+   * fdatasynced; the body's folder fsynced; the envelope renamed to `envelope`; the envelope's folder fsynced.
+   * One call, so that the Node implementation makes one trip to a file thread, which also shares folder
+   * fsyncs among the messages that wait for it. On failure the envelope is in neither place; the body file
+   * is left to the caller (EEXIST: it was never this message's).
    */
-  stageMessage(plan: StagePlan): Promise<void>;
+  commitMessage(plan: CommitPlan): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   remove(path: string): Promise<void>;
   readDirectory(path: string): Promise<string[]>;
@@ -46,7 +48,7 @@ export interface SpoolDisk {
   syncDirectory(path: string): Promise<void>;
 }
 
-export type StagePlan = {
+export type CommitPlan = {
   readonly body: string;
   readonly bodyData: readonly Buffer[];
   readonly bodyWritten: boolean;
@@ -124,8 +126,20 @@ export function createFileWith(open: SpoolDisk["open"], remove: SpoolDisk["remov
   };
 }
 
-/** stageMessage() made of a disk's own calls, in the order the file thread follows (file-thread.js). */
-export function stageMessageWith(disk: SpoolDisk): SpoolDisk["stageMessage"] {
+/**
+ * commitMessage() made of a disk's own calls, in the order the file thread follows (file-thread.js); the
+ * last fsync is shared by concurrent commits (group commit), as the thread shares it within a batch.
+ */
+export function commitMessageWith(disk: SpoolDisk): SpoolDisk["commitMessage"] {
+  const folderSyncs = new Map<string, DirectorySync>();
+  const syncFolder = (folder: string): Promise<void> => {
+    let sync = folderSyncs.get(folder);
+    if (sync === undefined) {
+      sync = new DirectorySync(() => disk.syncDirectory(folder));
+      folderSyncs.set(folder, sync);
+    }
+    return sync.sync();
+  };
   return async (plan) => {
     if (plan.bodyWritten) {
       const body = await disk.open(plan.body, "read");
@@ -141,6 +155,12 @@ export function stageMessageWith(disk: SpoolDisk): SpoolDisk["stageMessage"] {
       await disk.rename(plan.envelopeTmp, plan.envelope);
     } catch (error) {
       await disk.remove(plan.envelopeTmp).catch(() => {});
+      throw error;
+    }
+    try {
+      await syncFolder(dirname(plan.envelope));
+    } catch (error) {
+      await disk.remove(plan.envelope).catch(() => {});
       throw error;
     }
   };
@@ -159,7 +179,7 @@ export const nodeSpoolDisk: SpoolDisk = {
     return new NodeSpoolFile(handle);
   },
   createFile: (path, buffers) => threads().createFile(path, buffers),
-  stageMessage: (plan) => threads().stageMessage(plan),
+  commitMessage: (plan) => threads().commitMessage(plan),
   rename: (from, to) => rename(from, to),
   remove: (path) => unlink(path),
   readDirectory: (path) => readdir(path),

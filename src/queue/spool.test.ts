@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { draftFor, failingDisk, freshDirectory, recordingDisk } from "./fixtures/spool-fixtures.ts";
 import type { SpoolDisk } from "./spool-disk.ts";
-import { nodeSpoolDisk } from "./spool-disk.ts";
+import { commitMessageWith, nodeSpoolDisk } from "./spool-disk.ts";
 import { SpoolError } from "./spool-errors.ts";
 import { spoolFolders } from "./spool-layout.ts";
 import { Spool } from "./spool.ts";
@@ -116,6 +116,7 @@ test("a failed directory fsync after the rename rejects and takes the envelope b
       await nodeSpoolDisk.syncDirectory(path);
     },
   };
+  disk.commitMessage = commitMessageWith(disk);
   const spool = await Spool.open(root, { disk });
   await rejectsWithCode(spoolMessage(spool, "01EEEEEEEEEEEF", message(10)), "SPOOL_IO");
   assert.deepEqual(await filesIn(root), []);

@@ -98,7 +98,6 @@ export class Spool {
     return new SpoolMessageWriter(id, {
       disk: this.#disk,
       paths: this.#paths,
-      incomingSync: this.#directorySync(this.#paths.folder("incoming")),
       memoryLimit: this.#memoryLimit,
       highWater: this.#highWater,
     });
