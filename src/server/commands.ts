@@ -5,7 +5,6 @@
 import type { Command } from "../smtp/command.ts";
 import { checkSequence } from "../smtp/sequence.ts";
 import { replies } from "../smtp/replies.ts";
-import { reply } from "../smtp/reply.ts";
 import type { Session } from "./session.ts";
 import { Transaction } from "./transaction.ts";
 import { BdatBody, DataBody, RefusedChunk } from "./body-reader.ts";
@@ -14,21 +13,6 @@ type Verb = Command["verb"];
 
 const NO_EXTENSIONS: ReadonlySet<string> = new Set();
 type Handler<V extends Verb> = (session: Session, command: Extract<Command, { verb: V }>) => Promise<void> | undefined;
-
-/** The ESMTP extensions advertised in the EHLO reply (keyword and arguments). */
-function extensions(session: Session): string[] {
-  return [
-    "PIPELINING",
-    `SIZE ${session.context.settings.maxMessageSize}`,
-    "8BITMIME",
-    "SMTPUTF8",
-    "ENHANCEDSTATUSCODES",
-    "CHUNKING",
-    "BINARYMIME",
-    "DSN",
-    "HELP",
-  ];
-}
 
 /** HELO and EHLO reset any transaction (RFC 5321 §4.1.4) and record the client's name for itself. */
 function greet(session: Session, kind: "helo" | "ehlo", domain: string): void {
@@ -43,15 +27,14 @@ const table: { readonly [V in Verb]: Handler<V> } = {
   HELO(session, command) {
     greet(session, "helo", command.domain);
     session.extensions = NO_EXTENSIONS;
-    session.reply(reply(250, undefined, session.hostname));
+    session.reply(session.context.settings.helo);
     return undefined;
   },
 
   EHLO(session, command) {
     greet(session, "ehlo", command.domain);
-    const offered = extensions(session);
-    session.extensions = new Set(offered.map((line) => line.split(" ")[0]!));
-    session.reply(reply(250, undefined, `${session.hostname} greets ${command.domain}`, ...offered));
+    session.extensions = session.context.settings.ehlo.keywords;
+    session.reply(session.context.settings.ehlo.reply);
     return undefined;
   },
 

@@ -7,6 +7,7 @@ import type { Spool } from "../queue/spool.ts";
 import type { Config } from "../config/schema.ts";
 import type { Session } from "./session.ts";
 import type { ReadBuffers } from "./read-buffers.ts";
+import { reply, type Reply } from "../smtp/reply.ts";
 
 export type ListenerConfig = Config["listener"][number];
 
@@ -22,7 +23,25 @@ export type ListenerSettings = {
   readonly dataTimeout: number;
   readonly greetingDelay: number;
   readonly bareLineEndings: Config["smtp"]["bare_line_endings"];
+  /** The answer to HELO, and to EHLO with the extensions it offers (their keywords: what MAIL/RCPT may use). */
+  readonly helo: Reply;
+  readonly ehlo: { readonly reply: Reply; readonly keywords: ReadonlySet<string> };
 };
+
+/** The ESMTP extensions advertised in the EHLO reply (keyword and arguments). */
+function extensions(maxMessageSize: number): string[] {
+  return [
+    "PIPELINING",
+    `SIZE ${maxMessageSize}`,
+    "8BITMIME",
+    "SMTPUTF8",
+    "ENHANCEDSTATUSCODES",
+    "CHUNKING",
+    "BINARYMIME",
+    "DSN",
+    "HELP",
+  ];
+}
 
 export type ListenerContext = {
   readonly listener: ListenerConfig & { readonly name: string };
@@ -37,11 +56,13 @@ export type ListenerContext = {
 
 export function listenerSettings(config: Config, listener: ListenerConfig): ListenerSettings {
   const smtp = config.smtp;
+  const maxMessageSize = listener.max_message_size ?? smtp.max_message_size;
+  const offered = extensions(maxMessageSize);
   return {
     hostname: config.server.hostname,
     role: listener.role,
     localDomains: new Set(smtp.local_domains.map((domain) => domain.toLowerCase())),
-    maxMessageSize: listener.max_message_size ?? smtp.max_message_size,
+    maxMessageSize,
     maxRecipients: smtp.max_recipients,
     maxCommandLength: smtp.max_command_length,
     maxErrors: smtp.max_errors,
@@ -49,5 +70,10 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
     dataTimeout: smtp.timeouts.data,
     greetingDelay: listener.greeting_delay ?? smtp.greeting_delay,
     bareLineEndings: smtp.bare_line_endings,
+    helo: reply(250, undefined, config.server.hostname),
+    ehlo: {
+      reply: reply(250, undefined, config.server.hostname, ...offered),
+      keywords: new Set(offered.map((line) => line.split(" ")[0]!)),
+    },
   };
 }

@@ -44,6 +44,17 @@ export function withText(base: Reply, ...lines: string[]): Reply {
  * forge a reply of its own.
  */
 export function formatReply(r: Reply): Buffer {
+  const known = wire.get(r);
+  if (known !== undefined) return known;
+  const bytes = encodeReply(r);
+  wire.set(r, bytes);
+  return bytes;
+}
+
+/** The bytes of each reply already formatted: replies are frozen, and the common ones are sent over and over. */
+const wire = new WeakMap<Reply, Buffer>();
+
+function encodeReply(r: Reply): Buffer {
   const lines = r.lines.length === 0 ? [""] : r.lines.flatMap((line) => line.split(LINE_BREAK));
   const last = lines.length - 1;
   let out = "";
