@@ -7,8 +7,9 @@ import { test } from "node:test";
 import { parseProcStat, parseResidentBytes, processTree, residentBytes } from "./process-tree.ts";
 
 test("a command name holding spaces and parentheses does not shift the fields", () => {
-  const entry = parseProcStat("4242 (odd) (name) S 17 4242 4242 0 -1 4194560 0 0");
-  assert.deepEqual(entry, { pid: 4242, state: "S", parentPid: 17 });
+  // utime 7, stime 3, cutime 20, cstime 10: fields 14-17
+  const entry = parseProcStat("4242 (odd) (name) S 17 4242 4242 0 -1 4194560 0 0 0 0 7 3 20 10 20 0 1 0");
+  assert.deepEqual(entry, { pid: 4242, state: "S", parentPid: 17, cpuTicks: 40 });
 });
 
 test("VmRSS is read in bytes, and a process without it has none", () => {

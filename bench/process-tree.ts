@@ -1,10 +1,14 @@
 // Reads the Linux process table under /proc for the benchmark: which processes descend from a server's
-// main process, how much resident memory each one holds, and whether a process still runs.
+// main process, how much resident memory and CPU time each one holds, and whether a process still runs.
 // It only reads /proc; it must never signal or otherwise touch the processes it looks at.
 
 import { readdir, readFile } from "node:fs/promises";
 
-export type ProcessEntry = { pid: number; parentPid: number; state: string };
+/** `cpuTicks`: user + system time of the process and of its children that have exited and been waited for. */
+export type ProcessEntry = { pid: number; parentPid: number; state: string; cpuTicks: number };
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
 
 /** Parses /proc/<pid>/stat. The command name sits in parentheses and may itself hold spaces or ")". */
 export function parseProcStat(text: string): ProcessEntry {
@@ -12,7 +16,9 @@ export function parseProcStat(text: string): ProcessEntry {
   const close = text.lastIndexOf(")");
   if (open < 0 || close < open) throw new Error(`unreadable /proc stat line: ${text.slice(0, 80)}`);
   const rest = text.slice(close + 2).split(" ");
-  return { pid: Number(text.slice(0, open - 1)), state: rest[0] ?? "?", parentPid: Number(rest[1]) };
+  // Fields 14-17 of proc(5): utime, stime, cutime, cstime; rest[0] is field 3.
+  const cpuTicks = [11, 12, 13, 14].reduce((sum, field) => sum + Number(rest[field] ?? 0), 0);
+  return { pid: Number(text.slice(0, open - 1)), state: rest[0] ?? "?", parentPid: Number(rest[1]), cpuTicks };
 }
 
 /** Parses the VmRSS line of /proc/<pid>/status into bytes; a kernel thread or a zombie has none (0). */
@@ -48,6 +54,16 @@ export async function processTree(root: number): Promise<number[]> {
     pending.push(...(children.get(pid) ?? []));
   }
   return tree;
+}
+
+/**
+ * CPU time used so far by `root` and every process below it, in milliseconds. Children that exited count
+ * through their parent's cutime/cstime once reaped (Postfix's master reaps its daemons).
+ */
+export async function cpuMilliseconds(root: number): Promise<number> {
+  let ticks = 0;
+  for (const pid of await processTree(root)) ticks += (await readProcess(pid))?.cpuTicks ?? 0;
+  return (ticks * 1000) / TICKS_PER_SECOND;
 }
 
 /** Resident bytes of one process; 0 when it has exited. */

@@ -10,9 +10,17 @@ test("the median of an odd and of an even count of runs", () => {
   assert.throws(() => median([]));
 });
 
-test("the throughput table shows medians and the Petrel/Postfix ratio", () => {
-  const text = throughputTable([{ mode: "one-per-connection", petrel: [300, 900, 600], postfix: [400, 200, 300] }]);
-  assert.match(text, /\| \(a\) 1 msg\/conn \| 600 +\| 300 +\| 2\.00 +\|/);
+test("the throughput table shows medians, the Petrel/Postfix ratio and the median CPU per message", () => {
+  const text = throughputTable([
+    {
+      mode: "one-per-connection",
+      petrel: [300, 900, 600],
+      postfix: [400, 200, 300],
+      petrelCpu: [900, 700, 800],
+      postfixCpu: [1000, 1200, 1100],
+    },
+  ]);
+  assert.match(text, /\| \(a\) 1 msg\/conn \| 600 +\| 300 +\| 2\.00 +\| 800 +\| 1100 +\|/);
 });
 
 test("a figure at or above its target fails; a figure without a target is information", () => {

@@ -30,15 +30,29 @@ export function describeRun(machine: Machine, plan: ThroughputPlan): string {
   ].join("\n");
 }
 
-export type ThroughputRow = { mode: LoadMode; petrel: readonly number[]; postfix: readonly number[] };
+/** Per load: msg/s and CPU microseconds per message of each run, per server. */
+export type ThroughputRow = {
+  mode: LoadMode;
+  petrel: readonly number[];
+  postfix: readonly number[];
+  petrelCpu: readonly number[];
+  postfixCpu: readonly number[];
+};
 
 export function throughputTable(rows: readonly ThroughputRow[]): string {
   return table(
-    ["Load", "Petrel msg/s", "Postfix msg/s", "Petrel / Postfix"],
+    ["Load", "Petrel msg/s", "Postfix msg/s", "Petrel / Postfix", "Petrel CPU us/msg", "Postfix CPU us/msg"],
     rows.map((row) => {
       const petrel = median(row.petrel);
       const postfix = median(row.postfix);
-      return [loadModes[row.mode].title, petrel.toFixed(0), postfix.toFixed(0), (petrel / postfix).toFixed(2)];
+      return [
+        loadModes[row.mode].title,
+        petrel.toFixed(0),
+        postfix.toFixed(0),
+        (petrel / postfix).toFixed(2),
+        median(row.petrelCpu).toFixed(0),
+        median(row.postfixCpu).toFixed(0),
+      ];
     }),
   );
 }

@@ -109,7 +109,13 @@ async function bench(options: { plan: ThroughputPlan; checkout: string; baseDir:
     measureThroughput([petrel, postfix], plan, (line) => console.log(line)),
   );
   const [petrelPeaks, postfixPeaks] = peaks as [RssPeaks, RssPeaks];
-  const rows = throughput.map(({ mode, rates }) => ({ mode, petrel: rates.get(petrel.label)!, postfix: rates.get(postfix.label)! }));
+  const rows = throughput.map(({ mode, rates, cpu }) => ({
+    mode,
+    petrel: rates.get(petrel.label)!,
+    postfix: rates.get(postfix.label)!,
+    petrelCpu: cpu.get(petrel.label)!,
+    postfixCpu: cpu.get(postfix.label)!,
+  }));
   console.log(`\n${throughputTable(rows)}`);
 
   const memory: MemoryRow[] = [

@@ -4,19 +4,30 @@
 // It measures and checks; it must never start, stop or configure a server itself.
 
 import { type Load, type LoadMode, loadModes, runSmtpSource } from "./smtp-source.ts";
+import { cpuMilliseconds } from "./process-tree.ts";
 
 /** What the loads need of a server under test (PetrelServer and PostfixInstance both are one). */
-export type MailServer = { readonly label: string; readonly port: number; countQueued(): Promise<number> };
+export type MailServer = {
+  readonly label: string;
+  readonly port: number;
+  readonly mainPid: number;
+  countQueued(): Promise<number>;
+};
 
 export type ThroughputPlan = { messages: number; rounds: number; sessions: number; bodyBytes: number };
 
-/** Messages per second of each run, per server label, in round order. */
-export type ThroughputResult = { mode: LoadMode; rates: Map<string, number[]> };
+/**
+ * Messages per second of each run, and the server's CPU time per message in microseconds (all its processes,
+ * user + system: steadier than wall time on a shared machine), per server label, in round order.
+ */
+export type ThroughputResult = { mode: LoadMode; rates: Map<string, number[]>; cpu: Map<string, number[]> };
 
 /** Runs one load and checks that the server queued exactly the messages it was sent. */
-async function queuedRun(server: MailServer, load: Load, what: string): Promise<number> {
+async function queuedRun(server: MailServer, load: Load, what: string): Promise<{ seconds: number; cpuMs: number }> {
   const before = await server.countQueued();
+  const cpuBefore = await cpuMilliseconds(server.mainPid);
   const seconds = await runSmtpSource(server.port, load);
+  const cpuMs = (await cpuMilliseconds(server.mainPid)) - cpuBefore;
   const queued = (await server.countQueued()) - before;
   if (queued !== load.messages) {
     throw new Error(
@@ -24,7 +35,7 @@ async function queuedRun(server: MailServer, load: Load, what: string): Promise<
         `(${before} before the run). A message answered 250 must be in the queue.`,
     );
   }
-  return seconds;
+  return { seconds, cpuMs };
 }
 
 export async function measureThroughput(
@@ -37,22 +48,28 @@ export async function measureThroughput(
   // One untimed run each first: Petrel's JIT compiles its hot path, Postfix spawns its smtpd processes.
   const warmUp = load("one-per-connection", Math.max(plan.sessions, Math.round(plan.messages / 10)));
   for (const server of servers) {
-    const seconds = await queuedRun(server, warmUp, "warm-up");
+    const { seconds } = await queuedRun(server, warmUp, "warm-up");
     progress(`warm-up      ${server.label.padEnd(8)} ${warmUp.messages} messages in ${seconds.toFixed(2)} s`);
   }
 
   const results = (Object.keys(loadModes) as LoadMode[]).map((mode) => ({
     mode,
     rates: new Map(servers.map((server) => [server.label, [] as number[]])),
+    cpu: new Map(servers.map((server) => [server.label, [] as number[]])),
   }));
   for (let round = 1; round <= plan.rounds; round++) {
     for (const result of results) {
       for (const server of servers) {
         const what = `round ${round}/${plan.rounds} ${loadModes[result.mode].title}`;
-        const seconds = await queuedRun(server, load(result.mode, plan.messages), what);
+        const { seconds, cpuMs } = await queuedRun(server, load(result.mode, plan.messages), what);
         const rate = plan.messages / seconds;
+        const cpu = (cpuMs * 1000) / plan.messages;
         result.rates.get(server.label)!.push(rate);
-        progress(`${what.padEnd(30)} ${server.label.padEnd(8)} ${rate.toFixed(0).padStart(6)} msg/s (${seconds.toFixed(2)} s)`);
+        result.cpu.get(server.label)!.push(cpu);
+        progress(
+          `${what.padEnd(30)} ${server.label.padEnd(8)} ${rate.toFixed(0).padStart(6)} msg/s (${seconds.toFixed(2)} s), ` +
+            `${cpu.toFixed(0)} us CPU/msg`,
+        );
       }
     }
   }
