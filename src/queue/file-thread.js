@@ -103,55 +103,60 @@ function commitBatch(requests) {
     item.envelopeFd = item.bodyFd = -1;
     unlinkQuietly(item.request.plan.envelopeTmp);
   };
-  for (const item of staged) {
+  each(staged, failed, (item) => {
     const { plan } = item.request;
-    try {
-      item.bodyFd = plan.bodyWritten ? openSync(plan.body, constants.O_RDONLY) : createWritten(plan.body, plan.bodyData);
-      item.envelopeFd = createWritten(plan.envelopeTmp, plan.envelopeData);
-    } catch (error) {
-      failed(item, error);
-    }
-  }
-  for (const item of staged) {
-    if (item.error !== null) continue;
-    try {
-      const { bodyFd, envelopeFd } = item;
-      item.bodyFd = item.envelopeFd = -1;
-      syncAndClose(bodyFd, null);
-      syncAndClose(envelopeFd, item.request.plan.envelopeTmp);
-    } catch (error) {
-      failed(item, error);
-    }
-  }
-  const folders = new Set(staged.filter((item) => item.error === null).map((item) => dirname(item.request.plan.body)));
-  for (const folder of folders) {
-    try {
-      syncDirectory(folder);
-    } catch (error) {
-      for (const item of staged) if (item.error === null && dirname(item.request.plan.body) === folder) failed(item, error);
-    }
-  }
-  for (const item of staged) {
-    if (item.error !== null) continue;
-    try {
-      renameSync(item.request.plan.envelopeTmp, item.request.plan.envelope);
-    } catch (error) {
-      failed(item, error);
-    }
-  }
-  const envelopeFolders = new Set(staged.filter((item) => item.error === null).map((item) => dirname(item.request.plan.envelope)));
-  for (const folder of envelopeFolders) {
-    try {
-      syncDirectory(folder);
-    } catch (error) {
-      for (const item of staged) {
-        if (item.error !== null || dirname(item.request.plan.envelope) !== folder) continue;
-        unlinkQuietly(item.request.plan.envelope);
-        failed(item, error);
-      }
-    }
-  }
+    item.bodyFd = plan.bodyWritten ? openSync(plan.body, constants.O_RDONLY) : createWritten(plan.body, plan.bodyData);
+    item.envelopeFd = createWritten(plan.envelopeTmp, plan.envelopeData);
+  });
+  each(staged, failed, (item) => {
+    const bodyFd = item.bodyFd;
+    item.bodyFd = -1;
+    syncAndClose(bodyFd, null);
+    const envelopeFd = item.envelopeFd;
+    item.envelopeFd = -1;
+    syncAndClose(envelopeFd, item.request.plan.envelopeTmp);
+  });
+  syncFolders(staged, (plan) => dirname(plan.body), failed);
+  each(staged, failed, (item) => renameSync(item.request.plan.envelopeTmp, item.request.plan.envelope));
+  syncFolders(staged, (plan) => dirname(plan.envelope), (item, error) => {
+    unlinkQuietly(item.request.plan.envelope);
+    failed(item, error);
+  });
   return staged.map((item) => (item.error === null ? { id: item.request.id } : failure(item.request.id, item.error)));
+}
+
+/**
+ * Runs one phase for every message still going; a message whose step throws is failed, the others go on.
+ * @param {Staging[]} staged
+ * @param {(item: Staging, error: unknown) => void} failed
+ * @param {(item: Staging) => void} step
+ */
+function each(staged, failed, step) {
+  for (const item of staged) {
+    if (item.error !== null) continue;
+    try {
+      step(item);
+    } catch (error) {
+      failed(item, error);
+    }
+  }
+}
+
+/**
+ * fsyncs once each folder that a message still going needs; if one fails, so do its messages.
+ * @param {Staging[]} staged
+ * @param {(plan: CommitRequest["plan"]) => string} folderOf
+ * @param {(item: Staging, error: unknown) => void} failed
+ */
+function syncFolders(staged, folderOf, failed) {
+  const going = staged.filter((item) => item.error === null);
+  for (const folder of new Set(going.map((item) => folderOf(item.request.plan)))) {
+    try {
+      syncDirectory(folder);
+    } catch (error) {
+      for (const item of going) if (folderOf(item.request.plan) === folder) failed(item, error);
+    }
+  }
 }
 
 /**

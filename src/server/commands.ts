@@ -5,6 +5,7 @@
 import type { Command } from "../smtp/command.ts";
 import { checkSequence } from "../smtp/sequence.ts";
 import { replies } from "../smtp/replies.ts";
+import type { Reply } from "../smtp/reply.ts";
 import type { Session } from "./session.ts";
 import { Transaction } from "./transaction.ts";
 import { BdatBody, DataBody, RefusedChunk } from "./body-reader.ts";
@@ -13,6 +14,22 @@ type Verb = Command["verb"];
 
 const NO_EXTENSIONS: ReadonlySet<string> = new Set();
 type Handler<V extends Verb> = (session: Session, command: Extract<Command, { verb: V }>) => Promise<void> | undefined;
+
+/** A verb whose whole handling is one fixed reply. */
+function answer(fixed: Reply): (session: Session) => undefined {
+  return (session) => {
+    session.reply(fixed);
+    return undefined;
+  };
+}
+
+/** A verb refused with a fixed reply that counts as a client error. */
+function refuse(fixed: Reply): (session: Session) => undefined {
+  return (session) => {
+    session.refuse(fixed);
+    return undefined;
+  };
+}
 
 /** HELO and EHLO reset any transaction (RFC 5321 §4.1.4) and record the client's name for itself. */
 function greet(session: Session, kind: "helo" | "ehlo", domain: string): void {
@@ -87,40 +104,22 @@ const table: { readonly [V in Verb]: Handler<V> } = {
     return undefined;
   },
 
-  NOOP(session) {
-    session.reply(replies.ok);
-    return undefined;
-  },
+  NOOP: answer(replies.ok),
 
   QUIT(session) {
     session.close(replies.closing);
     return undefined;
   },
 
-  VRFY(session) {
-    session.reply(replies.cannotVerify);
-    return undefined;
-  },
+  VRFY: answer(replies.cannotVerify),
 
-  EXPN(session) {
-    session.reply(replies.notImplemented);
-    return undefined;
-  },
+  EXPN: answer(replies.notImplemented),
 
-  HELP(session) {
-    session.reply(replies.help);
-    return undefined;
-  },
+  HELP: answer(replies.help),
 
-  STARTTLS(session) {
-    session.refuse(replies.notImplemented);
-    return undefined;
-  },
+  STARTTLS: refuse(replies.notImplemented), // TLS and AUTH come with a later issue
 
-  AUTH(session) {
-    session.refuse(replies.notImplemented);
-    return undefined;
-  },
+  AUTH: refuse(replies.notImplemented), // TLS and AUTH come with a later issue
 
   UNKNOWN(session, command) {
     session.note("info", { event: "unknown-command", command: command.text.slice(0, 64) }, "unknown command");
