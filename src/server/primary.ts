@@ -68,7 +68,11 @@ class Primary {
       if (this.draining) return;
       this.logs.system.error({ worker: number, code, signal }, "worker died; restarting it");
       setTimeout(() => {
-        if (!this.draining) this.fork(number).catch(() => {});
+        if (this.draining) return;
+        this.fork(number).then(
+          () => this.logs.system.info({ worker: number }, "worker restarted"),
+          () => {}, // fork() logged why; its exit schedules the next attempt
+        );
       }, RESTART_DELAY).unref();
     });
     return new Promise<void>((resolve) => worker.once("online", resolve)).then(() =>
