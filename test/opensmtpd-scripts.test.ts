@@ -158,18 +158,6 @@ const DIFFERENCES: readonly Difference[] = [
       writeln "MAIL FROM:<opensmtpd@opensmtpd.org> SIZE=1000"
       expect smtp permfail`,
   },
-  {
-    file: "test.tls",
-    testCase: "starttls",
-    why: "STARTTLS comes with a later issue: until then it is refused (502, not advertised) and the session goes on",
-    petrel: `expect smtp ok
-      writeln "EHLO regress"
-      expect smtp helo
-      writeln "STARTTLS"
-      expect smtp permfail
-      writeln "EHLO regress"
-      expect smtp helo`,
-  },
 ];
 
 const scripts: Script[] = readdirSync(SCRIPTS)

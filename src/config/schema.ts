@@ -87,7 +87,9 @@ const syslogFacilities = [
   "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
   "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
 ] as const;
-const listenerRoles = ["mta", "submission"] as const;
+// mta: port 25, STARTTLS offered; submission: port 587, STARTTLS offered; submissions: port 465, TLS from the
+// first byte (RFC 8314).
+const listenerRoles = ["mta", "submission", "submissions"] as const;
 
 const logLevel = z.enum(logLevels);
 
@@ -163,6 +165,22 @@ const configObject = z.strictObject({
     })
     .prefault({}),
   spool: z.strictObject({ dir: filePath().default("./var/spool") }).prefault({}),
+  tls: z
+    .strictObject({
+      // Without both, Petrel makes a self-signed certificate for server.hostname in `directory` at first start.
+      certificate: filePath().optional(),
+      key: filePath().optional(),
+      directory: filePath().default("./var/tls"),
+      min_version: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
+      ciphers: z.string().min(1).optional(), // OpenSSL cipher list for TLS 1.2; Node's default when absent
+    })
+    .superRefine((tls, ctx) => {
+      if ((tls.certificate === undefined) !== (tls.key === undefined)) {
+        const missing = tls.certificate === undefined ? "certificate" : "key";
+        ctx.addIssue({ code: "custom", path: [missing], input: undefined, message: "certificate and key go together" });
+      }
+    })
+    .prefault({}),
   smtp: z
     .strictObject({
       local_domains: z.array(domainName("a domain name", "example.org")).prefault(["localhost"]),

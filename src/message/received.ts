@@ -9,6 +9,8 @@ export type ReceivedTrace = {
   readonly clientName: string | null;
   readonly hostname: string;
   readonly protocol: string;
+  /** The TLS protocol version and cipher, when the message came over TLS. */
+  readonly tls: { readonly version: string; readonly cipher: string } | null;
   readonly queueId: string;
   readonly recipient: string | null;
   readonly date: Date;
@@ -46,6 +48,7 @@ export function formatReceived(trace: ReceivedTrace): Buffer {
   const name = trace.clientName ?? "unknown";
   let header =
     `Received: from ${clean(trace.helo)} (${clean(name)} ${addressLiteral(trace.clientAddress)})\r\n` +
+    (trace.tls === null ? "" : `\t(using ${clean(trace.tls.version)} with cipher ${clean(trace.tls.cipher)})\r\n`) +
     `\tby ${trace.hostname} (Petrel) with ${trace.protocol} id ${trace.queueId}`;
   if (trace.recipient !== null) header += `\r\n\tfor <${trace.recipient.replace(/[\x00-\x1f<>\x7f]/g, "?")}>`;
   header += `;\r\n\t${formatDate(trace.date)}\r\n`;

@@ -50,8 +50,9 @@ const table: { readonly [V in Verb]: Handler<V> } = {
 
   EHLO(session, command) {
     greet(session, "ehlo", command.domain);
-    session.extensions = session.context.settings.ehlo.keywords;
-    session.reply(session.context.settings.ehlo.reply);
+    const answer = session.tls === null ? session.context.settings.ehlo.plain : session.context.settings.ehlo.secure;
+    session.extensions = answer.keywords;
+    session.reply(answer.reply);
     return undefined;
   },
 
@@ -117,9 +118,15 @@ const table: { readonly [V in Verb]: Handler<V> } = {
 
   HELP: answer(replies.help),
 
-  STARTTLS: refuse(replies.notImplemented), // TLS and AUTH come with a later issue
+  STARTTLS(session) {
+    if (!session.context.settings.startTls) {
+      session.refuse(replies.notImplemented);
+      return undefined;
+    }
+    return session.startTls();
+  },
 
-  AUTH: refuse(replies.notImplemented), // TLS and AUTH come with a later issue
+  AUTH: refuse(replies.notImplemented), // AUTH comes with a later issue
 
   UNKNOWN(session, command) {
     session.note("info", { event: "unknown-command", command: command.text.slice(0, 64) }, "unknown command");
@@ -138,6 +145,7 @@ export function runCommand(session: Session, command: Command): Promise<void> | 
       recipients: transaction?.recipients.length ?? 0,
       bdatInProgress: transaction?.bodyStarted ?? false,
       body: transaction?.parameters.body,
+      tls: session.tls !== null,
     },
     command.verb,
   );

@@ -8,6 +8,7 @@ import type { Config } from "../config/schema.ts";
 import type { Session } from "./session.ts";
 import type { ReadBuffers } from "./read-buffers.ts";
 import { reply, type Reply } from "../smtp/reply.ts";
+import type { SecureContext, SecureContextOptions } from "node:tls";
 
 export type ListenerConfig = Config["listener"][number];
 
@@ -25,8 +26,20 @@ export type ListenerSettings = {
   readonly bareLineEndings: Config["smtp"]["bare_line_endings"];
   /** The answer to HELO, and to EHLO with the extensions it offers (their keywords: what MAIL/RCPT may use). */
   readonly helo: Reply;
-  readonly ehlo: { readonly reply: Reply; readonly keywords: ReadonlySet<string> };
+  /** Before TLS (offering STARTTLS where the role allows it) and once TLS is on. */
+  readonly ehlo: { readonly plain: EhloAnswer; readonly secure: EhloAnswer };
+  /** STARTTLS is offered on this listener (mta, submission; submissions speaks TLS from the start). */
+  readonly startTls: boolean;
 };
+
+type EhloAnswer = { readonly reply: Reply; readonly keywords: ReadonlySet<string> };
+
+function ehloAnswer(hostname: string, offered: readonly string[]): EhloAnswer {
+  return {
+    reply: reply(250, undefined, hostname, ...offered),
+    keywords: new Set(offered.map((line) => line.split(" ")[0]!)),
+  };
+}
 
 /** The ESMTP extensions advertised in the EHLO reply (keyword and arguments). */
 function extensions(maxMessageSize: number): string[] {
@@ -51,6 +64,8 @@ export type ListenerContext = {
   readonly nextSessionId: () => string;
   readonly nextQueueId: () => string;
   readonly readBuffers: ReadBuffers;
+  /** The certificate and TLS settings of this configuration, as options (for tls.Server) and as a context. */
+  readonly tls: { readonly options: SecureContextOptions; readonly context: SecureContext };
   readonly sessionClosed: (session: Session) => void;
 };
 
@@ -58,6 +73,7 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
   const smtp = config.smtp;
   const maxMessageSize = listener.max_message_size ?? smtp.max_message_size;
   const offered = extensions(maxMessageSize);
+  const startTls = listener.role !== "submissions";
   return {
     hostname: config.server.hostname,
     role: listener.role,
@@ -72,8 +88,9 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
     bareLineEndings: smtp.bare_line_endings,
     helo: reply(250, undefined, config.server.hostname),
     ehlo: {
-      reply: reply(250, undefined, config.server.hostname, ...offered),
-      keywords: new Set(offered.map((line) => line.split(" ")[0]!)),
+      plain: ehloAnswer(config.server.hostname, startTls ? [...offered, "STARTTLS"] : offered),
+      secure: ehloAnswer(config.server.hostname, offered),
     },
+    startTls,
   };
 }

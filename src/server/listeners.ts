@@ -3,7 +3,8 @@
 // primary. On a reload the set is reconciled: kept addresses keep their socket and take the new settings
 // for new sessions, removed ones stop accepting, new ones are bound.
 
-import { createServer, type Server } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import type { Config } from "../config/schema.ts";
 import { Session } from "./session.ts";
 import { listenerSettings, type ListenerConfig, type ListenerContext } from "./listener-context.ts";
@@ -39,15 +40,21 @@ export class Listeners {
         sessionClosed: (session) => this.forget(session),
       };
       const existing = this.bound.get(address);
-      if (existing) existing.context = context;
-      else binds.push(this.bind(address, listener, context));
+      if (existing) {
+        existing.context = context;
+        if ("setSecureContext" in existing.server) (existing.server as TlsServer).setSecureContext(context.tls.options);
+      } else binds.push(this.bind(address, listener, context));
     }
     await Promise.all(binds);
   }
 
   private bind(address: string, listener: ListenerConfig, context: ListenerContext): Promise<void> {
-    const bound: Bound = { server: createServer({ noDelay: true }), context };
-    bound.server.on("connection", (socket) => this.sessions.add(new Session(socket, bound.context)));
+    // A submissions listener (RFC 8314) hands over sockets already encrypted; the others plain ones.
+    const implicitTls = listener.role === "submissions";
+    const server = implicitTls ? createTlsServer({ ...context.tls.options, noDelay: true }) : createServer({ noDelay: true });
+    const bound: Bound = { server, context };
+    const serve = (socket: Socket) => this.sessions.add(new Session(socket, bound.context));
+    server.on(implicitTls ? "secureConnection" : "connection", serve);
     return new Promise((resolve, reject) => {
       bound.server.once("error", reject);
       bound.server.listen({ host: listener.address, port: listener.port, exclusive: true, reusePort: true }, () => {

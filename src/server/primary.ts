@@ -12,6 +12,7 @@ import type { Config } from "../config/schema.ts";
 import { createLogs, type Logs } from "../log/logs.ts";
 import { Spool } from "../queue/spool.ts";
 import type { ToPrimary, ToWorker } from "./control-messages.ts";
+import { ensureCertificate } from "./tls-certificate.ts";
 
 const RESTART_DELAY = 1000;
 
@@ -150,6 +151,7 @@ export async function serve(configPath: string | undefined): Promise<void> {
   const spool = await Spool.open(config.spool.dir);
   const recovered = await spool.recover();
   logs.system.info({ spool: config.spool.dir, ...recovered }, "spool recovered");
+  await ensureCertificate(config, logs.system);
 
   cluster.setupPrimary({
     exec: fileURLToPath(new URL("./worker.ts", import.meta.url)),

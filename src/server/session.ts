@@ -4,6 +4,7 @@
 // parses SMTP syntax itself (smtp/ does) and never touches the spool directly (transaction.ts does).
 
 import type { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { CommandLineReader, LINE_TOO_LONG } from "../smtp/command-line.ts";
 import { formatReply, type Reply } from "../smtp/reply.ts";
@@ -16,6 +17,10 @@ import type { Transaction } from "./transaction.ts";
 import type { BodyReader } from "./body-reader.ts";
 
 type Mode = "greeting" | "command" | "body" | "closed";
+
+function describeTls(socket: TLSSocket): { version: string; cipher: string } {
+  return { version: socket.getProtocol() ?? "unknown", cipher: socket.getCipher()?.name ?? "unknown" };
+}
 
 export class Session {
   readonly id: string;
@@ -34,9 +39,11 @@ export class Session {
   errors = 0;
   /** Set by a drain: the session ends at the next point where no transaction is open. */
   closing = false;
+  /** The TLS protocol and cipher once the connection is encrypted (STARTTLS or a submissions listener). */
+  tls: { readonly version: string; readonly cipher: string } | null = null;
 
-  private readonly socket: Socket;
-  private readonly reader: CommandLineReader;
+  private socket: Socket;
+  private reader: CommandLineReader;
   private mode: Mode = "greeting";
   private body: BodyReader | null = null;
   /** Work the session waits for (spool writes, commits) before it reads on. */
@@ -52,11 +59,8 @@ export class Session {
     this.reader = new CommandLineReader(context.settings.maxCommandLength);
     this.clientName = reverseName(this.clientAddress);
 
-    socket.setTimeout(context.settings.commandTimeout);
-    socket.on("data", (chunk: Buffer) => this.receive(chunk));
-    socket.on("timeout", () => this.timeout());
-    socket.on("error", (error: NodeJS.ErrnoException) => this.note("debug", { err: error.code ?? error.message }, "socket error"));
-    socket.on("close", () => this.closed());
+    if (socket instanceof TLSSocket) this.tls = describeTls(socket);
+    this.listen(socket);
 
     this.note(
       "info",
@@ -71,6 +75,56 @@ export class Session {
   /** One line of the mail log about this session (a field, not a pino child: sessions are many and short). */
   note(level: "debug" | "info" | "error", fields: object, message: string): void {
     this.mailLog[level]({ session: this.id, ...fields }, message);
+  }
+
+  /** Reads commands from `socket`: at the start, and again on the encrypted socket after STARTTLS. */
+  private listen(socket: Socket): void {
+    socket.setTimeout(this.context.settings.commandTimeout);
+    socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    socket.on("timeout", () => this.timeout());
+    socket.on("error", (error: NodeJS.ErrnoException) => this.note("debug", { err: error.code ?? error.message }, "socket error"));
+    socket.on("close", () => this.closed());
+  }
+
+  /**
+   * STARTTLS (RFC 3207). Bytes the client sent after the command, before the handshake, are refused: they
+   * would run as if they came over TLS (the STARTTLS command injection). On success the session starts over:
+   * no greeting, no transaction, only what the client says over TLS counts.
+   */
+  startTls(): Promise<void> | undefined {
+    if (this.reader.takeRest().length > 0) {
+      this.note("info", { event: "starttls-injection" }, "commands pipelined after STARTTLS refused");
+      this.refuse(replies.pipelinedAfterStartTls);
+      return undefined;
+    }
+    const plain = this.socket;
+    plain.pause();
+    plain.removeAllListeners("data");
+    plain.removeAllListeners("timeout");
+    plain.removeAllListeners("close");
+    plain.setTimeout(0);
+    return new Promise((resolve) => {
+      plain.write(formatReply(replies.readyToStartTls), () => {
+        const secure = new TLSSocket(plain, { isServer: true, secureContext: this.context.tls.context });
+        secure.once("secure", () => {
+          this.tls = describeTls(secure);
+          this.greeting = "none";
+          this.helo = "";
+          this.extensions = new Set();
+          this.reader = new CommandLineReader(this.context.settings.maxCommandLength);
+          this.note("info", { event: "starttls", ...this.tls }, "TLS started");
+          resolve();
+        });
+        secure.once("error", (error: Error) => {
+          this.note("info", { event: "tls-failed", error: error.message }, "TLS handshake failed");
+          this.mode = "closed";
+          secure.destroy();
+          resolve();
+        });
+        this.socket = secure;
+        this.listen(secure);
+      });
+    });
   }
 
   get hostname(): string {

@@ -36,11 +36,11 @@ export class Transaction {
     return this.writer !== null;
   }
 
-  /** The protocol keyword of the Received header (RFC 3848, RFC 6531 §3.7.3). */
+  /** The protocol keyword of the Received header (RFC 3848, RFC 6531 §3.7.3): S for TLS. */
   protocol(session: Session): string {
-    const esmtp = session.greeting === "ehlo";
-    if (this.smtputf8) return "UTF8SMTP";
-    return esmtp ? "ESMTP" : "SMTP";
+    const tls = session.tls === null ? "" : "S";
+    if (this.smtputf8) return `UTF8SMTP${tls}`;
+    return session.greeting === "ehlo" ? `ESMTP${tls}` : `SMTP${tls}`;
   }
 
   /** Opens the spool file and writes the Received header; returns the writer's first backpressure signal. */
@@ -54,6 +54,7 @@ export class Transaction {
       clientName: await session.clientName,
       hostname: session.hostname,
       protocol: this.protocol(session),
+      tls: session.tls,
       queueId,
       recipient: this.recipients.length === 1 ? this.recipients[0]!.mailbox.address : null,
       date: new Date(),

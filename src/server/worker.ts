@@ -10,6 +10,8 @@ import { Spool } from "../queue/spool.ts";
 import { createQueueIdSource } from "../queue/queue-id.ts";
 import { Listeners } from "./listeners.ts";
 import { ReadBuffers } from "./read-buffers.ts";
+import { tlsOptions } from "./tls-certificate.ts";
+import { createSecureContext } from "node:tls";
 import type { ToPrimary, ToWorker } from "./control-messages.ts";
 
 const workerNumber = Number(process.env["PETREL_WORKER"] ?? "0");
@@ -40,7 +42,9 @@ async function configure(config: Config): Promise<void> {
   } else if (config.spool.dir !== spoolDir) {
     logs.system.warn({ dir: config.spool.dir, current: spoolDir }, "spool.dir changes take effect after a restart");
   }
-  await listeners.apply(config, { spool, logs, readBuffers, nextSessionId: nextId, nextQueueId: nextId });
+  const options = await tlsOptions(config);
+  const tls = { options, context: createSecureContext(options) };
+  await listeners.apply(config, { spool, logs, readBuffers, tls, nextSessionId: nextId, nextQueueId: nextId });
   send({ type: "applied" });
 }
 

@@ -70,6 +70,7 @@ export const replies = Object.freeze({
   notInTransaction: reply(503, "5.5.1", "command not allowed during a mail transaction"),
   alreadyAuthenticated: reply(503, "5.5.1", "already authenticated"),
   tlsAlreadyActive: reply(503, "5.5.1", "TLS already active"),
+  pipelinedAfterStartTls: reply(503, "5.5.1", "commands may not be pipelined after STARTTLS (RFC 3207)"),
 
   // --- message content and size (RFC 1870: 552 X.3.4; RFC 5321 §4.5.3.1.10: 452 X.5.3) ---
   messageTooBig: reply(552, "5.3.4", "message size exceeds fixed maximum message size"),
