@@ -114,6 +114,8 @@ const listener = z.strictObject({
   role: z.enum(listenerRoles).default("mta"),
   max_message_size: size().optional(),
   greeting_delay: duration().optional(),
+  // AUTH without TLS: only for listeners nobody can eavesdrop on (loopback, a local socket proxy).
+  plaintext_auth: z.boolean().default(false),
 });
 
 type ListenerInput = z.infer<typeof listener>;
@@ -179,6 +181,15 @@ const configObject = z.strictObject({
         const missing = tls.certificate === undefined ? "certificate" : "key";
         ctx.addIssue({ code: "custom", path: [missing], input: undefined, message: "certificate and key go together" });
       }
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      users: filePath().default("./var/users"), // written by `petrel user add|remove`
+      secret: filePath().default("./var/auth.secret"), // random, made at first start: keys decoys for unknown users
+      max_failures: z.int().min(1).default(5), // failed AUTH from one address before it is locked out
+      lockout: duration().prefault("15m"),
+      failure_delay: duration().prefault("1s"), // times the failures so far, before answering 535
     })
     .prefault({}),
   smtp: z

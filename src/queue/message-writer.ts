@@ -160,7 +160,9 @@ export class SpoolMessageWriter implements MessageWriter {
   }
 
   #startPump(): void {
-    if (this.#pumping) return;
+    // After a failure #pumped stays the failed pump, which ends only once it has removed the partial body:
+    // commit() and abort() wait for that removal before they report.
+    if (this.#pumping || this.#failure !== null) return;
     this.#pumping = true;
     this.#pumped = this.#pump();
   }
