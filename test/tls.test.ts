@@ -53,11 +53,14 @@ test("swaks: STARTTLS, then a message whose Received header says ESMTPS and name
   assert.match(received, /with ESMTPS id /);
 });
 
-test("swaks: implicit TLS on the submissions listener", async () => {
-  const { stdout } = await run("swaks", ["--server", `127.0.0.1:${submissionsPort}`, "--tlsc", "--to", "postmaster@localhost"]);
+test("swaks: implicit TLS on the submissions listener, which offers AUTH and wants it before MAIL", async () => {
+  const { stdout } = await run("swaks", ["--server", `127.0.0.1:${submissionsPort}`, "--tlsc", "--to", "postmaster@localhost"], {
+    encoding: "utf8",
+  }).catch((error: { stdout: string }) => ({ stdout: error.stdout }));
   assert.match(stdout, /TLS started with cipher TLSv1\.3/);
-  assert.match(stdout, /250 2\.0\.0 queued as /);
+  assert.match(stdout, /250[- ]AUTH PLAIN LOGIN SCRAM-SHA-256/);
   assert.doesNotMatch(stdout, /250-STARTTLS/, "no STARTTLS on a listener that is TLS already");
+  assert.match(stdout, /530 5\.7\.0 authentication required/);
 });
 
 test("smtplib: STARTTLS is offered before TLS only, and everything said before it is forgotten", async () => {

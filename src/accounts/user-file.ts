@@ -2,7 +2,8 @@
 // by `petrel user add|remove` (write a temporary file, fsync, rename) and read by the workers, who look users
 // up in what they read when they applied the configuration (a SIGHUP rereads it). A missing file means no users.
 
-import { open, readFile, rename } from "node:fs/promises";
+import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { dirname } from "node:path";
 import { type Credentials, formatCredentials, parseCredentials } from "./credentials.ts";
 import type { AccountStore } from "./sasl.ts";
 
@@ -31,6 +32,7 @@ export async function readUsers(path: string): Promise<Users> {
 export async function writeUsers(path: string, users: Users): Promise<void> {
   const lines = [...users].map(([name, credentials]) => `${name}:${formatCredentials(credentials)}\n`);
   const temporary = `${path}.tmp-${process.pid}`;
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const file = await open(temporary, "w", 0o600);
   try {
     await file.writeFile(`# Petrel users: written by \`petrel user\`; no passwords, only salted hashes.\n${lines.join("")}`);

@@ -6,6 +6,7 @@ import process from "node:process";
 import { serve } from "../server/primary.ts";
 import { runConfigCommand } from "./config-command.ts";
 import { runQueueCommand } from "./queue-command.ts";
+import { runUserCommand } from "./user-command.ts";
 import { loadConfig, ConfigError } from "../config/load.ts";
 
 const USAGE = `usage: petrel <command> [--config FILE]
@@ -13,6 +14,9 @@ const USAGE = `usage: petrel <command> [--config FILE]
   config check           validate the configuration and print the effective one
   queue list [--json]    list the messages in the spool
   queue show ID [--json] show one message's envelope and headers
+  user add NAME          add a user for SMTP AUTH (password on standard input)
+  user remove NAME       remove a user
+  user list              list the users
 `;
 
 /** Removes `--config FILE` (or `--config=FILE`) from argv and returns it. */
@@ -43,6 +47,10 @@ const commands: Record<string, (argv: string[], configPath: string | undefined) 
   async queue(argv, configPath) {
     const { config } = await loadConfig(configPath);
     return runQueueCommand(argv, config.spool.dir, process.stdout);
+  },
+  async user(argv, configPath) {
+    const { config } = await loadConfig(configPath);
+    return runUserCommand(argv, config.auth.users, { input: process.stdin, out: process.stdout, err: process.stderr });
   },
 };
 

@@ -129,8 +129,8 @@ function nameListeners(listeners: ListenerInput[], ctx: z.RefinementCtx) {
   const short = listeners.map((l) => `${l.role}-${l.port}`);
   const named = listeners.map((l, i) => {
     const derived = short.filter((s) => s === short[i]).length > 1 ? `${l.role}-${l.address}-${l.port}` : short[i]!;
-    const { address, port, role, max_message_size, greeting_delay } = l;
-    return { name: l.name ?? derived, address, port, role, max_message_size, greeting_delay };
+    const { address, port, role, max_message_size, greeting_delay, plaintext_auth } = l;
+    return { name: l.name ?? derived, address, port, role, max_message_size, greeting_delay, plaintext_auth };
   });
   const seenNames = new Map<string, number>();
   const seenSockets = new Map<string, number>();

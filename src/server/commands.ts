@@ -3,9 +3,11 @@
 // returns a promise only when the session must wait (the spool) before reading the next command.
 
 import type { Command } from "../smtp/command.ts";
+import type { Mailbox } from "../smtp/address.ts";
 import { checkSequence } from "../smtp/sequence.ts";
 import { replies } from "../smtp/replies.ts";
 import type { Reply } from "../smtp/reply.ts";
+import { saslMechanisms } from "../accounts/sasl.ts";
 import type { Session } from "./session.ts";
 import { Transaction } from "./transaction.ts";
 import { BdatBody, DataBody, RefusedChunk } from "./body-reader.ts";
@@ -15,18 +17,20 @@ type Verb = Command["verb"];
 const NO_EXTENSIONS: ReadonlySet<string> = new Set();
 type Handler<V extends Verb> = (session: Session, command: Extract<Command, { verb: V }>) => Promise<void> | undefined;
 
+/**
+ * Whether an authenticated user may use this envelope sender: a user named like an address owns that address;
+ * a plain user name owns that local part at every local domain. (A configurable map comes later.)
+ */
+function ownsSender(user: string, sender: Mailbox, localDomains: ReadonlySet<string>): boolean {
+  const name = user.toLowerCase();
+  if (name.includes("@")) return sender.address.toLowerCase() === name;
+  return sender.local.toLowerCase() === name && localDomains.has(sender.domain);
+}
+
 /** A verb whose whole handling is one fixed reply. */
 function answer(fixed: Reply): (session: Session) => undefined {
   return (session) => {
     session.reply(fixed);
-    return undefined;
-  };
-}
-
-/** A verb refused with a fixed reply that counts as a client error. */
-function refuse(fixed: Reply): (session: Session) => undefined {
-  return (session) => {
-    session.refuse(fixed);
     return undefined;
   };
 }
@@ -57,8 +61,18 @@ const table: { readonly [V in Verb]: Handler<V> } = {
   },
 
   MAIL(session, command) {
+    const settings = session.context.settings;
+    if (settings.submission && session.user === null) {
+      session.refuse(replies.authRequired); // RFC 6409 §4.3 on submission listeners
+      return undefined;
+    }
+    if (session.user !== null && command.sender !== null && !ownsSender(session.user, command.sender, settings.localDomains)) {
+      session.note("info", { event: "sender-refused", sender: command.sender.address, user: session.user }, "sender not owned");
+      session.refuse(replies.senderNotOwned);
+      return undefined;
+    }
     const declared = command.params.size;
-    if (declared !== undefined && declared > session.context.settings.maxMessageSize) {
+    if (declared !== undefined && declared > settings.maxMessageSize) {
       session.reply(replies.messageTooBig);
       return undefined;
     }
@@ -75,7 +89,7 @@ const table: { readonly [V in Verb]: Handler<V> } = {
       return undefined;
     }
     const { domain } = command.recipient;
-    if (domain !== "" && !settings.localDomains.has(domain)) {
+    if (domain !== "" && !settings.localDomains.has(domain) && session.user === null) {
       session.note("info", { event: "rcpt-refused", recipient: command.recipient.address }, "relay access denied");
       session.refuse(replies.relayDenied);
       return undefined;
@@ -126,7 +140,23 @@ const table: { readonly [V in Verb]: Handler<V> } = {
     return session.startTls();
   },
 
-  AUTH: refuse(replies.notImplemented), // AUTH comes with a later issue
+  AUTH(session, command) {
+    const settings = session.context.settings;
+    if (!settings.submission) {
+      session.refuse(replies.notImplemented); // not offered on mta listeners
+      return undefined;
+    }
+    if (session.tls === null && !settings.plaintextAuth) {
+      session.refuse(replies.tlsRequired);
+      return undefined;
+    }
+    const mechanism = saslMechanisms.find((known) => known === command.mechanism.toUpperCase());
+    if (mechanism === undefined) {
+      session.refuse(replies.authMechanismUnknown);
+      return undefined;
+    }
+    return session.authenticate(mechanism, command.initialResponse);
+  },
 
   UNKNOWN(session, command) {
     session.note("info", { event: "unknown-command", command: command.text.slice(0, 64) }, "unknown command");
@@ -146,6 +176,7 @@ export function runCommand(session: Session, command: Command): Promise<void> | 
       bdatInProgress: transaction?.bodyStarted ?? false,
       body: transaction?.parameters.body,
       tls: session.tls !== null,
+      authenticated: session.user !== null,
     },
     command.verb,
   );

@@ -9,6 +9,8 @@ import type { Session } from "./session.ts";
 import type { ReadBuffers } from "./read-buffers.ts";
 import { reply, type Reply } from "../smtp/reply.ts";
 import type { SecureContext, SecureContextOptions } from "node:tls";
+import type { AccountStore } from "../accounts/sasl.ts";
+import type { AuthFailures } from "../accounts/auth-failures.ts";
 
 export type ListenerConfig = Config["listener"][number];
 
@@ -30,7 +32,13 @@ export type ListenerSettings = {
   readonly ehlo: { readonly plain: EhloAnswer; readonly secure: EhloAnswer };
   /** STARTTLS is offered on this listener (mta, submission; submissions speaks TLS from the start). */
   readonly startTls: boolean;
+  /** A submission listener (submission, submissions): AUTH is offered, and MAIL requires it. */
+  readonly submission: boolean;
+  /** AUTH may be used before TLS (listener plaintext_auth). */
+  readonly plaintextAuth: boolean;
 };
+
+const AUTH = "AUTH PLAIN LOGIN SCRAM-SHA-256";
 
 type EhloAnswer = { readonly reply: Reply; readonly keywords: ReadonlySet<string> };
 
@@ -66,6 +74,8 @@ export type ListenerContext = {
   readonly readBuffers: ReadBuffers;
   /** The certificate and TLS settings of this configuration, as options (for tls.Server) and as a context. */
   readonly tls: { readonly options: SecureContextOptions; readonly context: SecureContext };
+  /** SMTP AUTH: the users, the secret that keys answers about unknown users, and the failure counts. */
+  readonly accounts: { readonly store: AccountStore; readonly secret: Buffer; readonly failures: AuthFailures };
   readonly sessionClosed: (session: Session) => void;
 };
 
@@ -74,6 +84,9 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
   const maxMessageSize = listener.max_message_size ?? smtp.max_message_size;
   const offered = extensions(maxMessageSize);
   const startTls = listener.role !== "submissions";
+  const submission = listener.role !== "mta";
+  const plaintextAuth = submission && listener.plaintext_auth;
+  const plain = [...offered, ...(startTls ? ["STARTTLS"] : []), ...(plaintextAuth ? [AUTH] : [])];
   return {
     hostname: config.server.hostname,
     role: listener.role,
@@ -88,9 +101,11 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
     bareLineEndings: smtp.bare_line_endings,
     helo: reply(250, undefined, config.server.hostname),
     ehlo: {
-      plain: ehloAnswer(config.server.hostname, startTls ? [...offered, "STARTTLS"] : offered),
-      secure: ehloAnswer(config.server.hostname, offered),
+      plain: ehloAnswer(config.server.hostname, plain),
+      secure: ehloAnswer(config.server.hostname, submission ? [...offered, AUTH] : offered),
     },
     startTls,
+    submission,
+    plaintextAuth,
   };
 }

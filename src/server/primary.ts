@@ -13,6 +13,7 @@ import { createLogs, type Logs } from "../log/logs.ts";
 import { Spool } from "../queue/spool.ts";
 import type { ToPrimary, ToWorker } from "./control-messages.ts";
 import { ensureCertificate } from "./tls-certificate.ts";
+import { ensureSecret } from "../accounts/secret.ts";
 
 const RESTART_DELAY = 1000;
 
@@ -152,6 +153,7 @@ export async function serve(configPath: string | undefined): Promise<void> {
   const recovered = await spool.recover();
   logs.system.info({ spool: config.spool.dir, ...recovered }, "spool recovered");
   await ensureCertificate(config, logs.system);
+  await ensureSecret(config.auth.secret);
 
   cluster.setupPrimary({
     exec: fileURLToPath(new URL("./worker.ts", import.meta.url)),

@@ -5,6 +5,8 @@
 
 import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type SaslExchange, type SaslMechanism, startSasl } from "../accounts/sasl.ts";
 import type { Logger } from "pino";
 import { CommandLineReader, LINE_TOO_LONG } from "../smtp/command-line.ts";
 import { formatReply, type Reply } from "../smtp/reply.ts";
@@ -41,6 +43,10 @@ export class Session {
   closing = false;
   /** The TLS protocol and cipher once the connection is encrypted (STARTTLS or a submissions listener). */
   tls: { readonly version: string; readonly cipher: string } | null = null;
+  /** The authenticated user (AUTH), if any. */
+  user: string | null = null;
+  /** An AUTH exchange in progress: the next lines are SASL responses, not commands. */
+  private sasl: SaslExchange | null = null;
 
   private socket: Socket;
   private reader: CommandLineReader;
@@ -110,6 +116,7 @@ export class Session {
           this.tls = describeTls(secure);
           this.greeting = "none";
           this.helo = "";
+          this.user = null;
           this.extensions = new Set();
           this.reader = new CommandLineReader(this.context.settings.maxCommandLength);
           this.note("info", { event: "starttls", ...this.tls }, "TLS started");
@@ -125,6 +132,61 @@ export class Session {
         this.listen(secure);
       });
     });
+  }
+
+  /** AUTH (RFC 4954): starts the SASL exchange; the client's further responses arrive as lines. */
+  authenticate(mechanism: SaslMechanism, initialResponse: string | undefined): Promise<void> | undefined {
+    const { accounts } = this.context;
+    if (accounts.failures.isLockedOut(this.clientAddress)) {
+      this.note("info", { event: "auth-locked-out" }, "AUTH from a locked-out address");
+      this.close(replies.authLockedOut);
+      return undefined;
+    }
+    this.sasl = startSasl(mechanism, accounts.store, accounts.secret);
+    return this.saslStep(initialResponse ?? null);
+  }
+
+  /** One SASL response: base64, "=" for an empty one, "*" to cancel, or null when AUTH gave none. */
+  private async saslStep(encoded: string | null): Promise<void> {
+    const exchange = this.sasl!;
+    if (encoded === "*") {
+      this.sasl = null;
+      this.reply(replies.authCancelled);
+      return;
+    }
+    if (encoded !== null && encoded !== "=" && !/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) {
+      this.sasl = null;
+      this.refuse(replies.authCannotDecode);
+      return;
+    }
+    const response = encoded === null ? null : Buffer.from(encoded === "=" ? "" : encoded, "base64");
+    const step = await exchange.step(response);
+    const { failures } = this.context.accounts;
+    switch (step.kind) {
+      case "challenge":
+        this.reply({ code: 334, lines: [step.data.toString("base64")] });
+        return;
+      case "success":
+        this.sasl = null;
+        this.user = step.user;
+        failures.succeeded(this.clientAddress);
+        this.note("info", { event: "auth", user: step.user }, "authenticated");
+        this.reply(replies.authenticated);
+        return;
+      case "failure": {
+        this.sasl = null;
+        const delay = failures.failed(this.clientAddress);
+        this.note("info", { event: "auth-failed", user: step.user }, "authentication failed");
+        await sleep(delay);
+        if (failures.isLockedOut(this.clientAddress)) this.close(replies.authLockedOut);
+        else this.refuse(replies.authInvalid);
+        return;
+      }
+      case "malformed":
+        this.sasl = null;
+        this.refuse(replies.authCannotDecode);
+        return;
+    }
   }
 
   get hostname(): string {
@@ -239,7 +301,12 @@ export class Session {
         const line = this.reader.next();
         if (line === null) break;
         if (line === LINE_TOO_LONG) {
-          this.refuse(replies.lineTooLong);
+          this.refuse(this.sasl === null ? replies.lineTooLong : replies.authLineTooLong);
+          this.sasl = null;
+          continue;
+        }
+        if (this.sasl !== null) {
+          this.wait(this.saslStep(line.toString("latin1").trim()));
           continue;
         }
         const command = parseCommand(line, {

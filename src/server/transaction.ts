@@ -36,11 +36,11 @@ export class Transaction {
     return this.writer !== null;
   }
 
-  /** The protocol keyword of the Received header (RFC 3848, RFC 6531 §3.7.3): S for TLS. */
+  /** The protocol keyword of the Received header (RFC 3848, RFC 6531 §3.7.3): S for TLS, A for AUTH. */
   protocol(session: Session): string {
-    const tls = session.tls === null ? "" : "S";
-    if (this.smtputf8) return `UTF8SMTP${tls}`;
-    return session.greeting === "ehlo" ? `ESMTP${tls}` : `SMTP${tls}`;
+    const suffix = (session.tls === null ? "" : "S") + (session.user === null ? "" : "A");
+    if (this.smtputf8) return `UTF8SMTP${suffix}`;
+    return session.greeting === "ehlo" ? `ESMTP${suffix}` : `SMTP${suffix}`;
   }
 
   /** Opens the spool file and writes the Received header; returns the writer's first backpressure signal. */

@@ -12,6 +12,9 @@ import { Listeners } from "./listeners.ts";
 import { ReadBuffers } from "./read-buffers.ts";
 import { tlsOptions } from "./tls-certificate.ts";
 import { createSecureContext } from "node:tls";
+import { readFile } from "node:fs/promises";
+import { readUsers, userStore } from "../accounts/user-file.ts";
+import { AuthFailures } from "../accounts/auth-failures.ts";
 import type { ToPrimary, ToWorker } from "./control-messages.ts";
 
 const workerNumber = Number(process.env["PETREL_WORKER"] ?? "0");
@@ -44,7 +47,13 @@ async function configure(config: Config): Promise<void> {
   }
   const options = await tlsOptions(config);
   const tls = { options, context: createSecureContext(options) };
-  await listeners.apply(config, { spool, logs, readBuffers, tls, nextSessionId: nextId, nextQueueId: nextId });
+  const { auth } = config;
+  const accounts = {
+    store: userStore(await readUsers(auth.users)),
+    secret: await readFile(auth.secret),
+    failures: new AuthFailures({ maxFailures: auth.max_failures, lockout: auth.lockout, failureDelay: auth.failure_delay }),
+  };
+  await listeners.apply(config, { spool, logs, readBuffers, tls, accounts, nextSessionId: nextId, nextQueueId: nextId });
   send({ type: "applied" });
 }
 

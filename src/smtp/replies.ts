@@ -85,6 +85,8 @@ export const replies = Object.freeze({
   authMechanismUnknown: reply(504, "5.5.4", "unrecognized authentication type"),
   authRequired: reply(530, "5.7.0", "authentication required"),
   authInvalid: reply(535, "5.7.8", "authentication credentials invalid"),
+  authLockedOut: reply(421, "4.7.0", "too many failed authentications from your address, try again later"),
+  senderNotOwned: reply(553, "5.7.1", "sender address not owned by the authenticated user"),
   authTemporaryFailure: reply(454, "4.7.0", "temporary authentication failure"),
   authNeedsEncryption: reply(538, "5.7.11", "encryption required for requested authentication mechanism"),
   tlsRequired: reply(530, "5.7.0", "must issue a STARTTLS command first"),

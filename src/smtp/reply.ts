@@ -61,7 +61,8 @@ function encodeReply(r: Reply): Buffer {
   lines.forEach((line, i) => {
     const text = r.enhanced === undefined ? line : line === "" ? r.enhanced : `${r.enhanced} ${line}`;
     if (i < last) out += `${r.code}-${text}\r\n`;
-    else out += text === "" ? `${r.code}\r\n` : `${r.code} ${text}\r\n`;
+    // "334" SP [base64] (RFC 4954 §4): an AUTH challenge keeps its space even when empty.
+    else out += text === "" && r.code !== 334 ? `${r.code}\r\n` : `${r.code} ${text}\r\n`;
   });
   return Buffer.from(out, "utf8");
 }
