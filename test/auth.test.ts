@@ -11,7 +11,7 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Petrel, freePort } from "./support/petrel-process.ts";
-import { RawClient } from "./support/smtp-client.ts";
+import { RawClient, queueIdOf } from "./support/smtp-client.ts";
 
 const run = promisify(execFile);
 const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
@@ -37,7 +37,7 @@ before(async () => {
   petrel = await Petrel.start({
     toml:
       `[smtp]\nlocal_domains = ["localhost", "petrel.test"]\n` +
-      `[auth]\nmax_failures = 4\nfailure_delay = "10ms"\nlockout = "1m"\n` +
+      `[auth]\nmax_failures = 3\nfailure_delay = "10ms"\nlockout = "1m"\n` +
       `[[listener]]\nname = "submission"\naddress = "127.0.0.1"\nport = ${submission}\nrole = "submission"`,
   });
   assert.equal((await petrelCommand(["user", "add", "alice@petrel.test"], `${PASSWORD}\n`)).code, 0);
@@ -144,6 +144,27 @@ test("on a submission listener: no AUTH before TLS, no MAIL without AUTH, and no
   mta.close();
 });
 
+test("submission adds a missing Date and Message-ID (RFC 6409 §8), keeps those present, and port 25 adds none", async () => {
+  const client = await RawClient.greeted(submission, { ehlo: "mua.test" });
+  assert.equal((await client.command("STARTTLS"))?.code, 220);
+  await client.startTls();
+  await client.command("EHLO mua.test");
+  assert.equal((await client.command(`AUTH PLAIN ${Buffer.from("\0bob\0bobs password").toString("base64")}`))?.code, 235);
+  const bare = await client.sendMail("bob@petrel.test", ["postmaster@localhost"], "Subject: bare\r\n\r\nno date\r\n");
+  const id = queueIdOf(bare);
+  const added = (await petrel.spooled(id)).content.toString();
+  assert.match(added, new RegExp(`^Date: [^\\r]+\\r\\nMessage-ID: <${id}@mx\\.petrel\\.test>\\r\\nSubject: bare\\r\\n\\r\\nno date\\r\\n$`));
+  const full = "Date: Sat, 28 Nov 2026 12:00:00 +0000\r\nMessage-ID: <mine@mua.test>\r\nSubject: full\r\n\r\nbody\r\n";
+  const kept = await client.sendMail("bob@petrel.test", ["postmaster@localhost"], full);
+  assert.equal((await petrel.spooled(queueIdOf(kept))).content.toString(), full);
+  client.close();
+  const mta = await RawClient.greeted(petrel.port, { ehlo: "mx.example.org" });
+  const relayed = await mta.sendMail("someone@example.org", ["postmaster@localhost"], "Subject: bare\r\n\r\nx\r\n");
+  assert.equal((await petrel.spooled(queueIdOf(relayed))).content.toString(), "Subject: bare\r\n\r\nx\r\n");
+  mta.close();
+});
+
+// Last: it locks 127.0.0.1 out of AUTH for the rest of this server's life.
 test("an address that keeps failing is locked out (421), and an unknown user fails like a wrong password", async () => {
   const attempt = async (user: string, password: string) => {
     const client = await RawClient.greeted(submission, { ehlo: "guess.test" });
@@ -156,6 +177,6 @@ test("an address that keeps failing is locked out (421), and an unknown user fai
   };
   assert.equal(await attempt("nobody@petrel.test", "guess"), "535 5.7.8 authentication credentials invalid");
   assert.equal(await attempt("alice@petrel.test", "guess"), "535 5.7.8 authentication credentials invalid");
-  assert.match((await attempt("alice@petrel.test", "guess"))!, /^421 4\.7\.0 /, "the fourth failure from this address (one SCRAM test before) locks it out");
+  assert.match((await attempt("alice@petrel.test", "guess"))!, /^421 4\.7\.0 /, "the third failure since the last success (the test before) locks the address out");
   assert.match((await attempt("alice@petrel.test", PASSWORD))!, /^421 4\.7\.0 /, "even the right password, for a while");
 });

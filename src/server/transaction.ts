@@ -7,6 +7,10 @@ import type { MailParameters, RcptParameters } from "../smtp/parameters.ts";
 import type { MessageWriter, SpoolRecipient } from "../queue/spool.ts";
 import { formatReceived } from "../message/received.ts";
 import { ChunkedBody } from "../smtp/bdat.ts";
+import { headerSectionEnd, missingSubmissionHeaders } from "../message/submission-headers.ts";
+
+/** A header section longer than this is passed on as it is, without the submission fields. */
+const HEADER_HOLD_LIMIT = 64 * 1024;
 import type { Session } from "./session.ts";
 
 export type Recipient = { readonly mailbox: Mailbox; readonly parameters: RcptParameters };
@@ -21,6 +25,9 @@ export class Transaction {
   /** Set when the body starts (first DATA/BDAT): the queue id and the spool writer. */
   queueId: string | null = null;
   private writer: MessageWriter | null = null;
+  /** Submission: the body's first bytes, held until the header section is complete (see release()). */
+  private held: Buffer[] | null = null;
+  private hostname = "";
 
   constructor(sender: Mailbox | null, parameters: MailParameters, maxSize: number) {
     this.sender = sender;
@@ -60,11 +67,32 @@ export class Transaction {
       date: new Date(),
     });
     this.writer.write(received);
+    if (session.context.settings.submission) {
+      this.held = [];
+      this.hostname = session.hostname;
+    }
+  }
+
+  /** Writes the held header section, with the Date and Message-ID it lacks in front of it. */
+  private release(): boolean {
+    const held = Buffer.concat(this.held!);
+    this.held = null;
+    const end = headerSectionEnd(held);
+    // A header section still unfinished past the limit goes on untouched.
+    if (end >= 0 || held.length <= HEADER_HOLD_LIMIT) {
+      const headers = held.subarray(0, end < 0 ? held.length : end);
+      this.writer!.write(missingSubmissionHeaders(headers, this.hostname, this.queueId!, new Date()));
+    }
+    return this.writer!.write(held);
   }
 
   /** Appends body bytes; false means the writer holds too much: wait for drained(). */
   write(chunk: Buffer): boolean {
-    return this.writer!.write(chunk);
+    if (this.held === null) return this.writer!.write(chunk);
+    this.held.push(chunk);
+    const sofar = this.held.length === 1 ? chunk : Buffer.concat(this.held);
+    if (headerSectionEnd(sofar) >= 0 || sofar.length > HEADER_HOLD_LIMIT) return this.release();
+    return true;
   }
 
   drained(): Promise<void> {
@@ -77,6 +105,7 @@ export class Transaction {
 
   /** Makes the message durable in the spool; resolves only once it is safe to answer 250. */
   async commit(session: Session): Promise<void> {
+    if (this.held !== null) this.release(); // a message that is all header section
     const writer = this.writer!;
     const parameters = this.parameters;
     await writer.commit({
