@@ -23,6 +23,10 @@ workers = "auto"
 [spool]
 dir = ${path("spool")}
 
+[limits]
+max_connections = 5000              # the idle-session check holds 1,000 connections from one address
+max_connections_per_client = 5000
+
 [smtp]
 local_domains = ["bench.test"]
 max_message_size = "100MiB"

@@ -192,6 +192,13 @@ const configObject = z.strictObject({
       failure_delay: duration().prefault("1s"), // times the failures so far, before answering 535
     })
     .prefault({}),
+  limits: z
+    .strictObject({
+      max_connections: z.int().min(1).default(1000), // open connections, all listeners and workers together
+      max_connections_per_client: z.int().min(1).default(50), // open connections from one address
+      connection_rate_per_client: z.int().min(0).default(0), // new connections per address per minute; 0: no limit
+    })
+    .prefault({}),
   smtp: z
     .strictObject({
       local_domains: z.array(domainName("a domain name", "example.org")).prefault(["localhost"]),

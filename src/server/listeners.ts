@@ -8,6 +8,10 @@ import { createServer as createTlsServer, type Server as TlsServer } from "node:
 import type { Config } from "../config/schema.ts";
 import { Session } from "./session.ts";
 import { listenerSettings, type ListenerConfig, type ListenerContext } from "./listener-context.ts";
+import { ConnectionLimits, type ConnectionPolicy } from "./connection-limits.ts";
+import { formatReply } from "../smtp/reply.ts";
+import { replies } from "../smtp/replies.ts";
+import { availableParallelism } from "node:os";
 
 export type SharedParts = Omit<ListenerContext, "listener" | "settings" | "sessionClosed">;
 
@@ -21,9 +25,18 @@ export class Listeners {
   private readonly bound = new Map<string, Bound>();
   readonly sessions = new Set<Session>();
   private onIdle: (() => void) | null = null;
+  private limits: ConnectionLimits | null = null;
 
   /** Binds, keeps or closes listeners so that they match `config`; rejects if a new address cannot be bound. */
   async apply(config: Config, shared: SharedParts): Promise<void> {
+    const policy: ConnectionPolicy = {
+      maxConnections: config.limits.max_connections,
+      maxPerClient: config.limits.max_connections_per_client,
+      ratePerClient: config.limits.connection_rate_per_client,
+      workers: config.server.workers === "auto" ? availableParallelism() : config.server.workers,
+    };
+    if (this.limits === null) this.limits = new ConnectionLimits(policy);
+    else this.limits.configure(policy);
     const wanted = new Map(config.listener.map((listener) => [key(listener), listener]));
     for (const [address, bound] of this.bound) {
       if (!wanted.has(address)) {
@@ -54,7 +67,11 @@ export class Listeners {
     const server = implicitTls ? createTlsServer({ ...context.tls.options, noDelay: true }) : createServer({ noDelay: true });
     const bound: Bound = { server, context };
     const serve = (socket: Socket) => this.sessions.add(new Session(socket, bound.context));
-    server.on(implicitTls ? "secureConnection" : "connection", serve);
+    server.on("connection", (socket: Socket) => {
+      if (!this.admit(socket, bound.context, implicitTls)) return;
+      if (!implicitTls) serve(socket);
+    });
+    if (implicitTls) server.on("secureConnection", serve);
     return new Promise((resolve, reject) => {
       bound.server.once("error", reject);
       bound.server.listen({ host: listener.address, port: listener.port, exclusive: true, reusePort: true }, () => {
@@ -64,6 +81,21 @@ export class Listeners {
         resolve();
       });
     });
+  }
+
+  /** Counts a new connection against the limits, or turns it away (421 where the client can read it). */
+  private admit(socket: Socket, context: ListenerContext, implicitTls: boolean): boolean {
+    const address = socket.remoteAddress ?? "unknown";
+    const verdict = this.limits!.admit(address);
+    if (verdict === "admitted") {
+      socket.once("close", () => this.limits!.release(address));
+      return true;
+    }
+    context.logs.module("smtp", "mail").info({ event: "connection-refused", client: address, reason: verdict }, "connection refused");
+    socket.on("error", () => {});
+    if (implicitTls) socket.destroy();
+    else socket.end(formatReply(replies.tooManyConnections));
+    return false;
   }
 
   private forget(session: Session): void {

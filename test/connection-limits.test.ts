@@ -1,0 +1,45 @@
+// Connection limits over the wire: the connection past max_connections_per_client, and the one past the
+// per-minute rate, are answered 421 4.7.0 and closed, while the connections already open go on.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Petrel } from "./support/petrel-process.ts";
+import { RawClient } from "./support/smtp-client.ts";
+
+test("a client over max_connections_per_client gets 421 4.7.0; closing one lets it in again", async () => {
+  const petrel = await Petrel.start({ toml: "[limits]\nmax_connections_per_client = 2" });
+  try {
+    const first = await RawClient.greeted(petrel.port);
+    const second = await RawClient.greeted(petrel.port);
+    const third = await RawClient.open(petrel.port);
+    assert.deepEqual((await third.read())?.lines, ["421 4.7.0 too many connections, try again later"]);
+    await third.closed();
+    assert.equal((await first.command("NOOP"))?.code, 250, "the open sessions go on");
+    first.close();
+    await petrel.waitFor((line) => line["event"] === "disconnect");
+    const again = await RawClient.greeted(petrel.port);
+    assert.equal((await again.command("NOOP"))?.code, 250);
+    again.close();
+    second.close();
+    const refused = await petrel.waitFor((line) => line["event"] === "connection-refused");
+    assert.equal(refused["reason"], "client-full");
+  } finally {
+    await petrel.remove();
+  }
+});
+
+test("new connections from one client over connection_rate_per_client in a minute get 421 4.7.0", async () => {
+  const petrel = await Petrel.start({ toml: "[limits]\nconnection_rate_per_client = 3" });
+  try {
+    for (let n = 0; n < 3; n++) {
+      const client = await RawClient.greeted(petrel.port);
+      client.close();
+    }
+    const fourth = await RawClient.open(petrel.port);
+    assert.deepEqual((await fourth.read())?.lines, ["421 4.7.0 too many connections, try again later"]);
+    fourth.close();
+    assert.equal((await petrel.waitFor((line) => line["event"] === "connection-refused"))["reason"], "client-rate");
+  } finally {
+    await petrel.remove();
+  }
+});
