@@ -92,7 +92,7 @@ test("a refused configuration prints every problem and exits 1", async () => {
   assert.deepEqual(err.split("\n"), [
     `${file}:2: smtp.max_errors: 0 is too small (expected at least 1)`,
     `${file}:3: listener[0].port: missing (expected an integer)`,
-    `${file}:5: listener[0].prot: unknown key (expected one of: name, address, port, role, max_message_size, greeting_delay, plaintext_auth)`,
+    `${file}:5: listener[0].prot: unknown key (expected one of: name, address, port, role, max_message_size, greeting_delay, plaintext_auth, proxy_protocol, proxy_from)`,
     `petrel config: 3 problems in ${file}`,
     "",
   ]);

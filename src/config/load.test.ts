@@ -103,7 +103,7 @@ test("unknown keys at the top, nested, and in an array of tables name the line a
     "petrel.toml:1: colour: unknown key (expected one of: server, spool, tls, auth, limits, smtp, listener, log)",
     "petrel.toml:4: smtp.timeouts.idle: unknown key (expected one of: command, data)",
     "petrel.toml:8: listener[1].port: missing (expected an integer)",
-    "petrel.toml:10: listener[1].prot: unknown key (expected one of: name, address, port, role, max_message_size, greeting_delay, plaintext_auth)",
+    "petrel.toml:10: listener[1].prot: unknown key (expected one of: name, address, port, role, max_message_size, greeting_delay, plaintext_auth, proxy_protocol, proxy_from)",
   ]);
 });
 

@@ -106,6 +106,17 @@ const logTarget = z
     }
   });
 
+/** An IP address or a network in CIDR notation. */
+const network = z.string().refine(
+  (text) => {
+    const [address, prefix, extra] = text.split("/");
+    const family = net.isIP(address ?? "");
+    if (family === 0 || extra !== undefined) return false;
+    return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+  },
+  { message: 'expected an IP address or a network such as "10.0.0.0/8"' },
+);
+
 const listener = z.strictObject({
   name: z.string().min(1).optional(),
   address: listenAddress,
@@ -116,6 +127,10 @@ const listener = z.strictObject({
   greeting_delay: duration().optional(),
   // AUTH without TLS: only for listeners nobody can eavesdrop on (loopback, a local socket proxy).
   plaintext_auth: z.boolean().default(false),
+  // Behind a load balancer: every connection starts with a PROXY protocol header (v1 or v2) naming the real
+  // client, accepted only from these addresses or networks ("192.0.2.10", "10.0.0.0/8", "2001:db8::/32").
+  proxy_protocol: z.boolean().default(false),
+  proxy_from: z.array(network).default([]),
 });
 
 type ListenerInput = z.infer<typeof listener>;
@@ -129,12 +144,20 @@ function nameListeners(listeners: ListenerInput[], ctx: z.RefinementCtx) {
   const short = listeners.map((l) => `${l.role}-${l.port}`);
   const named = listeners.map((l, i) => {
     const derived = short.filter((s) => s === short[i]).length > 1 ? `${l.role}-${l.address}-${l.port}` : short[i]!;
-    const { address, port, role, max_message_size, greeting_delay, plaintext_auth } = l;
-    return { name: l.name ?? derived, address, port, role, max_message_size, greeting_delay, plaintext_auth };
+    const { address, port, role, max_message_size, greeting_delay, plaintext_auth, proxy_protocol, proxy_from } = l;
+    return { name: l.name ?? derived, address, port, role, max_message_size, greeting_delay, plaintext_auth, proxy_protocol, proxy_from };
   });
   const seenNames = new Map<string, number>();
   const seenSockets = new Map<string, number>();
   named.forEach((l, i) => {
+    if (l.proxy_protocol && l.role === "submissions") {
+      ctx.addIssue({
+        code: "custom",
+        path: [i, "proxy_protocol"],
+        input: true,
+        message: "not supported on a submissions listener yet (the header would have to come before TLS)",
+      });
+    }
     const earlier = seenNames.get(l.name);
     if (earlier !== undefined) {
       ctx.addIssue({

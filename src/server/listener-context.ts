@@ -9,6 +9,7 @@ import type { Session } from "./session.ts";
 import type { ReadBuffers } from "./read-buffers.ts";
 import { reply, type Reply } from "../smtp/reply.ts";
 import type { SecureContext, SecureContextOptions } from "node:tls";
+import { BlockList } from "node:net";
 import type { AccountStore } from "../accounts/sasl.ts";
 import type { AuthFailures } from "../accounts/auth-failures.ts";
 
@@ -36,7 +37,20 @@ export type ListenerSettings = {
   readonly submission: boolean;
   /** AUTH may be used before TLS (listener plaintext_auth). */
   readonly plaintextAuth: boolean;
+  /** Who may send a PROXY protocol header (listener proxy_from). */
+  readonly proxyFrom: BlockList;
 };
+
+function networks(list: readonly string[]): BlockList {
+  const blocks = new BlockList();
+  for (const entry of list) {
+    const [address, prefix] = entry.split("/") as [string, string | undefined];
+    const family = address.includes(":") ? "ipv6" : "ipv4";
+    if (prefix === undefined) blocks.addAddress(address, family);
+    else blocks.addSubnet(address, Number(prefix), family);
+  }
+  return blocks;
+}
 
 const AUTH = "AUTH PLAIN LOGIN SCRAM-SHA-256";
 
@@ -107,5 +121,6 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
     startTls,
     submission,
     plaintextAuth,
+    proxyFrom: networks(listener.proxy_from),
   };
 }

@@ -12,6 +12,7 @@ import { ConnectionLimits, type ConnectionPolicy } from "./connection-limits.ts"
 import { formatReply } from "../smtp/reply.ts";
 import { replies } from "../smtp/replies.ts";
 import { availableParallelism } from "node:os";
+import { parseProxyHeader } from "./proxy-protocol.ts";
 
 export type SharedParts = Omit<ListenerContext, "listener" | "settings" | "sessionClosed">;
 
@@ -68,7 +69,8 @@ export class Listeners {
     const bound: Bound = { server, context };
     const serve = (socket: Socket) => this.sessions.add(new Session(socket, bound.context));
     server.on("connection", (socket: Socket) => {
-      if (!this.admit(socket, bound.context, implicitTls)) return;
+      if (listener.proxy_protocol) return this.readProxyHeader(socket, bound.context);
+      if (!this.admit(socket, bound.context, implicitTls, socket.remoteAddress ?? "unknown")) return;
       if (!implicitTls) serve(socket);
     });
     if (implicitTls) server.on("secureConnection", serve);
@@ -83,9 +85,42 @@ export class Listeners {
     });
   }
 
+  /**
+   * A listener behind a load balancer: the connection must come from one of proxy_from and start with a PROXY
+   * header; the session then sees the client the header names. Anything else is closed without a word.
+   */
+  private readProxyHeader(socket: Socket, context: ListenerContext): void {
+    const log = context.logs.module("smtp", "mail");
+    const peer = socket.remoteAddress ?? "unknown";
+    socket.on("error", () => {});
+    if (!context.settings.proxyFrom.check(peer, peer.includes(":") ? "ipv6" : "ipv4")) {
+      log.info({ event: "proxy-refused", peer, reason: "not in proxy_from" }, "PROXY header from an untrusted address");
+      socket.destroy();
+      return;
+    }
+    let received = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), context.settings.commandTimeout);
+    const onData = (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      const parsed = parseProxyHeader(received);
+      if (parsed === null) return;
+      socket.off("data", onData);
+      clearTimeout(timer);
+      if ("error" in parsed) {
+        log.info({ event: "proxy-refused", peer, reason: parsed.error }, "bad PROXY header");
+        socket.destroy();
+        return;
+      }
+      socket.pause();
+      if (parsed.rest.length > 0) socket.unshift(parsed.rest);
+      const client = parsed.header.client ?? { address: peer, port: socket.remotePort ?? 0 };
+      if (this.admit(socket, context, false, client.address)) this.sessions.add(new Session(socket, context, client));
+    };
+    socket.on("data", onData);
+  }
+
   /** Counts a new connection against the limits, or turns it away (421 where the client can read it). */
-  private admit(socket: Socket, context: ListenerContext, implicitTls: boolean): boolean {
-    const address = socket.remoteAddress ?? "unknown";
+  private admit(socket: Socket, context: ListenerContext, implicitTls: boolean, address: string): boolean {
     const verdict = this.limits!.admit(address);
     if (verdict === "admitted") {
       socket.once("close", () => this.limits!.release(address));

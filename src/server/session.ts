@@ -55,12 +55,13 @@ export class Session {
   /** Work the session waits for (spool writes, commits) before it reads on. */
   private pending = 0;
 
-  constructor(socket: Socket, context: ListenerContext) {
+  /** `client`: the real client named by a PROXY protocol header, when the listener takes one. */
+  constructor(socket: Socket, context: ListenerContext, client?: { readonly address: string; readonly port: number }) {
     this.socket = socket;
     this.context = context;
     this.id = context.nextSessionId();
-    this.clientAddress = socket.remoteAddress ?? "unknown";
-    this.clientPort = socket.remotePort ?? 0;
+    this.clientAddress = client?.address ?? socket.remoteAddress ?? "unknown";
+    this.clientPort = client?.port ?? socket.remotePort ?? 0;
     this.mailLog = context.logs.module("smtp", "mail");
     this.reader = new CommandLineReader(context.settings.maxCommandLength);
     this.clientName = reverseName(this.clientAddress);
@@ -90,6 +91,7 @@ export class Session {
     socket.on("timeout", () => this.timeout());
     socket.on("error", (error: NodeJS.ErrnoException) => this.note("debug", { err: error.code ?? error.message }, "socket error"));
     socket.on("close", () => this.closed());
+    socket.resume(); // a socket paused while its PROXY header was read
   }
 
   /**
