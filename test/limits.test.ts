@@ -202,3 +202,20 @@ test("greeting_delay: a client that talks first gets 554 5.5.1 and is closed; a 
   assert.equal((await delayed.spooled(id)).envelope.sender, "patient@example.org");
   patient.close();
 });
+
+test("relay_networks: a client in them may relay without AUTH; others still get 550 5.7.1", async () => {
+  const own = await Petrel.start({ toml: '[smtp]\nrelay_networks = ["127.0.0.0/8", "2001:db8::/32"]' });
+  const other = await Petrel.start({ toml: '[smtp]\nrelay_networks = ["192.0.2.0/24"]' });
+  try {
+    const inside = await RawClient.greeted(own.port, { ehlo: "app.internal" });
+    assert.equal((await inside.command("MAIL FROM:<app@internal.example>"))?.code, 250);
+    assert.equal((await inside.command("RCPT TO:<someone@elsewhere.example>"))?.code, 250);
+    inside.close();
+    const outside = await RawClient.greeted(other.port, { ehlo: "stranger.example" });
+    assert.equal((await outside.command("MAIL FROM:<x@stranger.example>"))?.code, 250);
+    assert.equal((await outside.command("RCPT TO:<someone@elsewhere.example>"))?.lines[0], "550 5.7.1 relay access denied");
+    outside.close();
+  } finally {
+    await Promise.all([own.remove(), other.remove()]);
+  }
+});

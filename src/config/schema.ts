@@ -225,6 +225,8 @@ const configObject = z.strictObject({
   smtp: z
     .strictObject({
       local_domains: z.array(domainName("a domain name", "example.org")).prefault(["localhost"]),
+      // Clients in these networks may relay without AUTH (your own servers and applications).
+      relay_networks: z.array(network).default([]),
       max_message_size: size().prefault("50MiB"),
       max_recipients: z.int().min(1).default(1000),
       max_command_length: z.int().min(512).default(2048),

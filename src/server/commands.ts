@@ -11,6 +11,7 @@ import { saslMechanisms } from "../accounts/sasl.ts";
 import type { Session } from "./session.ts";
 import { Transaction } from "./transaction.ts";
 import { BdatBody, DataBody, RefusedChunk } from "./body-reader.ts";
+import { inNetworks } from "./listener-context.ts";
 
 type Verb = Command["verb"];
 
@@ -89,7 +90,8 @@ const table: { readonly [V in Verb]: Handler<V> } = {
       return undefined;
     }
     const { domain } = command.recipient;
-    if (domain !== "" && !settings.localDomains.has(domain) && session.user === null) {
+    const mayRelay = session.user !== null || inNetworks(settings.relayNetworks, session.clientAddress);
+    if (domain !== "" && !settings.localDomains.has(domain) && !mayRelay) {
       session.note("info", { event: "rcpt-refused", recipient: command.recipient.address }, "relay access denied");
       session.refuse(replies.relayDenied);
       return undefined;

@@ -39,7 +39,15 @@ export type ListenerSettings = {
   readonly plaintextAuth: boolean;
   /** Who may send a PROXY protocol header (listener proxy_from). */
   readonly proxyFrom: BlockList;
+  /** Clients that may relay without AUTH (smtp.relay_networks). */
+  readonly relayNetworks: BlockList;
 };
+
+/** Whether `address` is in `blocks` (an IPv4 client of a dual-stack listener comes as ::ffff:a.b.c.d). */
+export function inNetworks(blocks: BlockList, address: string): boolean {
+  const plain = address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+  return blocks.check(plain, plain.includes(":") ? "ipv6" : "ipv4");
+}
 
 function networks(list: readonly string[]): BlockList {
   const blocks = new BlockList();
@@ -122,5 +130,6 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
     submission,
     plaintextAuth,
     proxyFrom: networks(listener.proxy_from),
+    relayNetworks: networks(smtp.relay_networks),
   };
 }
