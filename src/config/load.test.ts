@@ -36,6 +36,7 @@ test("the embedded default: loopback listeners on 2525, spool under the working 
   assert.equal(config.server.shutdown_timeout, 30_000);
   assert.deepEqual(config.smtp, {
     local_domains: ["localhost"],
+    relay_networks: [],
     max_message_size: 50 * 1024 * 1024,
     max_recipients: 1000,
     max_command_length: 2048,
