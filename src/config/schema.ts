@@ -187,6 +187,10 @@ const configObject = z.strictObject({
       hostname: domainName("a host name", "mx.example.org").default(() => os.hostname()),
       workers: workers.prefault("auto"),
       shutdown_timeout: duration().prefault("30s"),
+      // Started as root: workers bind the listeners (ports below 1024 too), then run as this user and group;
+      // the spool, TLS and AUTH files are handed to them. Unset: run as whoever started Petrel.
+      user: z.string().min(1).optional(),
+      group: z.string().min(1).optional(),
     })
     .prefault({}),
   spool: z.strictObject({ dir: filePath().default("./var/spool") }).prefault({}),

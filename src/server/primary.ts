@@ -14,6 +14,7 @@ import { Spool } from "../queue/spool.ts";
 import type { ToPrimary, ToWorker } from "./control-messages.ts";
 import { ensureCertificate } from "./tls-certificate.ts";
 import { ensureSecret } from "../accounts/secret.ts";
+import { handOver, identity } from "./privileges.ts";
 
 const RESTART_DELAY = 1000;
 
@@ -154,6 +155,8 @@ export async function serve(configPath: string | undefined): Promise<void> {
   logs.system.info({ spool: config.spool.dir, ...recovered }, "spool recovered");
   await ensureCertificate(config, logs.system);
   await ensureSecret(config.auth.secret);
+  const owner = identity(config);
+  if (owner !== null) await handOver(config, owner);
 
   cluster.setupPrimary({
     exec: fileURLToPath(new URL("./worker.ts", import.meta.url)),

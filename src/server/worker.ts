@@ -10,6 +10,7 @@ import { Spool } from "../queue/spool.ts";
 import { createQueueIdSource } from "../queue/queue-id.ts";
 import { Listeners } from "./listeners.ts";
 import { ReadBuffers } from "./read-buffers.ts";
+import { dropPrivileges, identity } from "./privileges.ts";
 import { tlsOptions } from "./tls-certificate.ts";
 import { createSecureContext } from "node:tls";
 import { readFile } from "node:fs/promises";
@@ -25,6 +26,8 @@ let spoolDir = "";
 let loggedWith = "";
 const nextId = createQueueIdSource(workerNumber);
 const readBuffers = new ReadBuffers();
+/** After the first configuration the worker runs as server.user; a reload cannot bind ports below 1024. */
+let privilegesDropped = false;
 
 function send(message: ToPrimary): void {
   process.send?.(message);
@@ -54,6 +57,11 @@ async function configure(config: Config): Promise<void> {
     failures: new AuthFailures({ maxFailures: auth.max_failures, lockout: auth.lockout, failureDelay: auth.failure_delay }),
   };
   await listeners.apply(config, { spool, logs, readBuffers, tls, accounts, nextSessionId: nextId, nextQueueId: nextId });
+  if (!privilegesDropped) {
+    const owner = identity(config);
+    if (owner !== null) dropPrivileges(owner);
+    privilegesDropped = true;
+  }
   send({ type: "applied" });
 }
 

@@ -30,6 +30,8 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
 export type PetrelOptions = {
   /** Extra TOML appended to the generated configuration (no [[listener]] needed: one is made). */
   readonly toml?: string;
+  /** Extra keys of the [server] table (`key = value` lines). */
+  readonly server?: string;
   readonly workers?: number;
   /** Reuse a directory (restarts after a crash); a new temp dir otherwise. */
   readonly dir?: string;
@@ -41,7 +43,7 @@ export type PetrelOptions = {
 /** The configuration file of a test server: one loopback listener after the extra TOML (which may add more). */
 function configText(dir: string, port: number, options: PetrelOptions): string {
   return [
-    `[server]\nhostname = "mx.petrel.test"\nworkers = ${options.workers ?? 1}\nshutdown_timeout = "5s"`,
+    `[server]\nhostname = "mx.petrel.test"\nworkers = ${options.workers ?? 1}\nshutdown_timeout = "5s"\n${options.server ?? ""}`,
     `[spool]\ndir = "${join(dir, "spool")}"`,
     `[log]\nformat = "json"\nlevel = "debug"`,
     options.toml ?? "",
