@@ -133,3 +133,32 @@ test("a configured certificate is served, and a new one is picked up on SIGHUP w
     await own.remove();
   }
 });
+
+test("SNI: a certificate per server name (exact or *.domain), the default one for other names, on STARTTLS and on 465", async () => {
+  const dir = petrel.dir;
+  const make = async (cn: string, file: string) =>
+    run("openssl", [
+      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+      "-subj", `/CN=${cn}`, "-keyout", join(dir, `${file}.key`), "-out", join(dir, `${file}.crt`),
+    ]);
+  await make("mail.one.test", "one");
+  await make("*.two.test", "two");
+  const port465 = await freePort();
+  const own = await Petrel.start({
+    toml:
+      `[tls]\n` +
+      `[[tls.server_names]]\nname = "mail.one.test"\ncertificate = "${join(dir, "one.crt")}"\nkey = "${join(dir, "one.key")}"\n` +
+      `[[tls.server_names]]\nname = "*.two.test"\ncertificate = "${join(dir, "two.crt")}"\nkey = "${join(dir, "two.key")}"\n` +
+      `[[listener]]\nname = "465"\naddress = "127.0.0.1"\nport = ${port465}\nrole = "submissions"`,
+  });
+  try {
+    const starttls = ["-starttls", "smtp", "-connect", `127.0.0.1:${own.port}`];
+    assert.match(await sClient([...starttls, "-servername", "mail.one.test"], "QUIT\r\n"), /subject=CN ?= ?mail\.one\.test/);
+    assert.match(await sClient([...starttls, "-servername", "mx.two.test"], "QUIT\r\n"), /subject=CN ?= ?\*\.two\.test/);
+    assert.match(await sClient([...starttls, "-servername", "other.test"], "QUIT\r\n"), /subject=CN ?= ?mx\.petrel\.test/);
+    const implicit = ["-connect", `127.0.0.1:${port465}`, "-servername", "mail.one.test"];
+    assert.match(await sClient(implicit, "QUIT\r\n"), /subject=CN ?= ?mail\.one\.test/);
+  } finally {
+    await own.remove();
+  }
+});

@@ -202,6 +202,10 @@ const configObject = z.strictObject({
       directory: filePath().default("./var/tls"),
       min_version: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2"),
       ciphers: z.string().min(1).optional(), // OpenSSL cipher list for TLS 1.2; Node's default when absent
+      // More certificates, chosen by the name the client asks for (SNI); "*.example.org" covers one label.
+      server_names: z
+        .array(z.strictObject({ name: z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+$/, "expected a host name or *.domain"), certificate: filePath(), key: filePath() }))
+        .default([]),
     })
     .superRefine((tls, ctx) => {
       if ((tls.certificate === undefined) !== (tls.key === undefined)) {

@@ -8,7 +8,7 @@ import type { Config } from "../config/schema.ts";
 import type { Session } from "./session.ts";
 import type { ReadBuffers } from "./read-buffers.ts";
 import { reply, type Reply } from "../smtp/reply.ts";
-import type { SecureContext, SecureContextOptions } from "node:tls";
+import type { TlsSetup } from "./tls-certificate.ts";
 import { BlockList } from "node:net";
 import type { AccountStore } from "../accounts/sasl.ts";
 import type { AuthFailures } from "../accounts/auth-failures.ts";
@@ -94,8 +94,8 @@ export type ListenerContext = {
   readonly nextSessionId: () => string;
   readonly nextQueueId: () => string;
   readonly readBuffers: ReadBuffers;
-  /** The certificate and TLS settings of this configuration, as options (for tls.Server) and as a context. */
-  readonly tls: { readonly options: SecureContextOptions; readonly context: SecureContext };
+  /** The certificates and TLS settings of this configuration. */
+  readonly tls: TlsSetup;
   /** SMTP AUTH: the users, the secret that keys answers about unknown users, and the failure counts. */
   readonly accounts: { readonly store: AccountStore; readonly secret: Buffer; readonly failures: AuthFailures };
   readonly sessionClosed: (session: Session) => void;

@@ -13,6 +13,7 @@ import { formatReply } from "../smtp/reply.ts";
 import { replies } from "../smtp/replies.ts";
 import { availableParallelism } from "node:os";
 import { parseProxyHeader } from "./proxy-protocol.ts";
+import type { TlsSetup } from "./tls-certificate.ts";
 
 export type SharedParts = Omit<ListenerContext, "listener" | "settings" | "sessionClosed">;
 
@@ -65,7 +66,9 @@ export class Listeners {
   private bind(address: string, listener: ListenerConfig, context: ListenerContext): Promise<void> {
     // A submissions listener (RFC 8314) hands over sockets already encrypted; the others plain ones.
     const implicitTls = listener.role === "submissions";
-    const server = implicitTls ? createTlsServer({ ...context.tls.options, noDelay: true }) : createServer({ noDelay: true });
+    // Names are looked up in the configuration of the moment: a reload brings new certificates by name too.
+    const sni: TlsSetup["sni"] = (name, done) => bound.context.tls.sni(name, done);
+    const server = implicitTls ? createTlsServer({ ...context.tls.options, SNICallback: sni, noDelay: true }) : createServer({ noDelay: true });
     const bound: Bound = { server, context };
     const serve = (socket: Socket) => this.sessions.add(new Session(socket, bound.context));
     server.on("connection", (socket: Socket) => {

@@ -113,7 +113,8 @@ export class Session {
     plain.setTimeout(0);
     return new Promise((resolve) => {
       plain.write(formatReply(replies.readyToStartTls), () => {
-        const secure = new TLSSocket(plain, { isServer: true, secureContext: this.context.tls.context });
+        const { context: secureContext, sni: SNICallback } = this.context.tls;
+        const secure = new TLSSocket(plain, { isServer: true, secureContext, SNICallback });
         secure.once("secure", () => {
           this.tls = describeTls(secure);
           this.greeting = "none";

@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import { access, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { SecureContextOptions } from "node:tls";
+import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
 import { promisify } from "node:util";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../log/logs.ts";
@@ -47,14 +47,39 @@ export async function ensureCertificate(config: Config, log: Logger): Promise<vo
   );
 }
 
-/** The TLS settings of every TLS session this configuration starts (read from the files each time). */
-export async function tlsOptions(config: Config): Promise<SecureContextOptions> {
-  const files = certificateFiles(config);
-  const [cert, key] = await Promise.all([readFile(files.certificate), readFile(files.key)]);
+/** What TLS sessions of one configuration use: the default certificate, and the others by server name. */
+export type TlsSetup = {
+  /** For tls.Server (submissions listeners), with SNICallback. */
+  readonly options: SecureContextOptions & { SNICallback: SniCallback };
+  /** For STARTTLS: the default context and the same SNICallback. */
+  readonly context: SecureContext;
+  readonly sni: SniCallback;
+};
+
+type SniCallback = (name: string, done: (error: Error | null, context?: SecureContext) => void) => void;
+
+async function contextOptions(config: Config, certificate: string, key: string): Promise<SecureContextOptions> {
+  const [cert, keyPem] = await Promise.all([readFile(certificate), readFile(key)]);
   return {
     cert,
-    key,
+    key: keyPem,
     minVersion: config.tls.min_version,
     ...(config.tls.ciphers === undefined ? {} : { ciphers: config.tls.ciphers }),
   };
+}
+
+/** Reads every certificate of the configuration (each time: a SIGHUP picks up renewed files). */
+export async function tlsSetup(config: Config): Promise<TlsSetup> {
+  const files = certificateFiles(config);
+  const defaults = await contextOptions(config, files.certificate, files.key);
+  const byName = new Map<string, SecureContext>();
+  for (const entry of config.tls.server_names) {
+    byName.set(entry.name.toLowerCase(), createSecureContext(await contextOptions(config, entry.certificate, entry.key)));
+  }
+  const sni: SniCallback = (name, done) => {
+    const lower = name.toLowerCase();
+    const wildcard = `*${lower.slice(lower.indexOf("."))}`;
+    done(null, byName.get(lower) ?? byName.get(wildcard)); // undefined: the default certificate
+  };
+  return { options: { ...defaults, SNICallback: sni }, context: createSecureContext(defaults), sni };
 }

@@ -11,8 +11,7 @@ import { createQueueIdSource } from "../queue/queue-id.ts";
 import { Listeners } from "./listeners.ts";
 import { ReadBuffers } from "./read-buffers.ts";
 import { dropPrivileges, identity } from "./privileges.ts";
-import { tlsOptions } from "./tls-certificate.ts";
-import { createSecureContext } from "node:tls";
+import { tlsSetup } from "./tls-certificate.ts";
 import { readFile } from "node:fs/promises";
 import { readUsers, userStore } from "../accounts/user-file.ts";
 import { AuthFailures } from "../accounts/auth-failures.ts";
@@ -48,8 +47,7 @@ async function configure(config: Config): Promise<void> {
   } else if (config.spool.dir !== spoolDir) {
     logs.system.warn({ dir: config.spool.dir, current: spoolDir }, "spool.dir changes take effect after a restart");
   }
-  const options = await tlsOptions(config);
-  const tls = { options, context: createSecureContext(options) };
+  const tls = await tlsSetup(config);
   const { auth } = config;
   const accounts = {
     store: userStore(await readUsers(auth.users)),
