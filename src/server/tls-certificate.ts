@@ -7,6 +7,20 @@ import { execFile } from "node:child_process";
 import { access, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
+import { constants } from "node:crypto";
+
+/**
+ * TLS 1.2 suites when tls.ciphers is not set: forward secrecy and AEAD only (no CBC: LUCKY13), ECDSA and RSA
+ * certificates alike. TLS 1.3 suites are all AEAD and stay OpenSSL's.
+ */
+const DEFAULT_CIPHERS = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
 import { promisify } from "node:util";
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../log/logs.ts";
@@ -64,7 +78,9 @@ async function contextOptions(config: Config, certificate: string, key: string):
     cert,
     key: keyPem,
     minVersion: config.tls.min_version,
-    ...(config.tls.ciphers === undefined ? {} : { ciphers: config.tls.ciphers }),
+    ciphers: config.tls.ciphers ?? DEFAULT_CIPHERS,
+    // No renegotiation started by the client (a CPU-exhaustion lever), no TLS compression (CRIME).
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_OP_NO_COMPRESSION,
   };
 }
 
