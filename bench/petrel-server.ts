@@ -85,6 +85,12 @@ export class PetrelServer {
     return this.#child?.pid ?? 0;
   }
 
+  /** The self-signed certificate Petrel made at its first start (PEM files), for Postfix to use too. */
+  get tlsFiles(): { certificate: string; key: string } {
+    const dir = join(this.#dir ?? "", "var", "tls");
+    return { certificate: join(dir, "self-signed.crt"), key: join(dir, "self-signed.key") };
+  }
+
   get spoolDir(): string {
     return join(this.#dir ?? "", "spool");
   }

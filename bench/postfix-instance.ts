@@ -23,6 +23,19 @@ const EXIT_POLL_MS = 20;
 /** Where a message can be once cleanup has answered; `hold` is where this configuration puts them all. */
 const QUEUED_FOLDERS = ["incoming", "active", "deferred", "hold"] as const;
 
+/** The certificate the TLS load uses on both servers (Petrel's self-signed one). */
+export type TlsFiles = { readonly certificate: string; readonly key: string };
+
+function tlsCf(tls: TlsFiles | undefined): string {
+  if (tls === undefined) return "";
+  return `# STARTTLS with the same certificate as Petrel, for the TLS load.
+smtpd_tls_security_level = may
+smtpd_tls_chain_files = ${tls.key}, ${tls.certificate}
+smtpd_tls_protocols = >=TLSv1.2
+smtpd_tls_loglevel = 0
+`;
+}
+
 function mainCf(dir: string): string {
   return `# Written by bench/postfix-instance.ts for one benchmark run.
 compatibility_level = 3.6
@@ -68,6 +81,7 @@ trace      unix  - - n -   0 bounce
 proxymap   unix  - - n -   - proxymap
 anvil      unix  - - n -   1 anvil
 postlog    unix-dgram n - n - 1 postlogd
+tlsmgr     unix  - - n 1000? 1 tlsmgr
 `;
 }
 
@@ -110,9 +124,12 @@ export class PostfixInstance {
   #port = 0;
   #mainPid = 0;
 
+  readonly #tls: TlsFiles | undefined;
+
   /** Nothing happens until start(); stop() may be called at any time, also when start() failed. */
-  constructor(baseDir: string) {
+  constructor(baseDir: string, tls?: TlsFiles) {
     this.#baseDir = baseDir;
+    this.#tls = tls;
   }
 
   get port(): number {
@@ -137,7 +154,7 @@ export class PostfixInstance {
       this.#port = await freeLoopbackPort();
       await mkdir(configDir);
       await mkdir(join(dir, "queue"), { mode: 0o755 });
-      await writeFile(join(configDir, "main.cf"), mainCf(dir));
+      await writeFile(join(configDir, "main.cf"), mainCf(dir) + tlsCf(this.#tls));
       await writeFile(join(configDir, "master.cf"), masterCf(this.#port));
       // `postfix start` creates the queue's folders and the data directory with their owners (post-install
       // create-missing); the queue directory itself must exist and belong to root.

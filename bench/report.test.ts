@@ -13,7 +13,7 @@ test("the median of an odd and of an even count of runs", () => {
 test("the throughput table shows medians, the Petrel/Postfix ratio and the median CPU per message", () => {
   const text = throughputTable([
     {
-      mode: "one-per-connection",
+      title: "(a) 1 msg/conn",
       petrel: [300, 900, 600],
       postfix: [400, 200, 300],
       petrelCpu: [900, 700, 800],

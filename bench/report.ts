@@ -3,7 +3,6 @@
 // output can be pasted into docs/performance.md as it is. It formats only; it must never measure.
 
 import type { Machine } from "./machine.ts";
-import { type LoadMode, loadModes } from "./smtp-source.ts";
 import type { ThroughputPlan } from "./throughput.ts";
 
 const MiB = 2 ** 20;
@@ -32,7 +31,7 @@ export function describeRun(machine: Machine, plan: ThroughputPlan): string {
 
 /** Per load: msg/s and CPU microseconds per message of each run, per server. */
 export type ThroughputRow = {
-  mode: LoadMode;
+  title: string;
   petrel: readonly number[];
   postfix: readonly number[];
   petrelCpu: readonly number[];
@@ -46,7 +45,7 @@ export function throughputTable(rows: readonly ThroughputRow[]): string {
       const petrel = median(row.petrel);
       const postfix = median(row.postfix);
       return [
-        loadModes[row.mode].title,
+        row.title,
         petrel.toFixed(0),
         postfix.toFixed(0),
         (petrel / postfix).toFixed(2),

@@ -15,7 +15,7 @@ import { PetrelServer } from "./petrel-server.ts";
 import { PostfixInstance } from "./postfix-instance.ts";
 import { describeRun, type MemoryRow, meetsTarget, memoryTable, throughputTable } from "./report.ts";
 import { type RssPeaks, sampleDuring } from "./rss-sampler.ts";
-import { measureThroughput, type ThroughputPlan } from "./throughput.ts";
+import { measureThroughput, measureTlsLoad, type ThroughputPlan } from "./throughput.ts";
 
 const MiB = 2 ** 20;
 const BIG_MESSAGE_BYTES = 50 * MiB;
@@ -90,9 +90,10 @@ async function bench(options: { plan: ThroughputPlan; checkout: string; baseDir:
   console.log(describeRun(await describeMachine(checkout, baseDir), plan));
 
   const petrel = new PetrelServer(checkout, baseDir);
-  const postfix = new PostfixInstance(baseDir);
-  stops.push(() => petrel.stop(), () => postfix.stop());
+  stops.push(() => petrel.stop());
   await petrel.start();
+  const postfix = new PostfixInstance(baseDir, petrel.tlsFiles); // the same certificate for the TLS load
+  stops.push(() => postfix.stop());
   await postfix.start();
   console.log(`Petrel on 127.0.0.1:${petrel.port} (spool ${petrel.spoolDir}), Postfix on 127.0.0.1:${postfix.port}\n`);
 
@@ -109,8 +110,9 @@ async function bench(options: { plan: ThroughputPlan; checkout: string; baseDir:
     measureThroughput([petrel, postfix], plan, (line) => console.log(line)),
   );
   const [petrelPeaks, postfixPeaks] = peaks as [RssPeaks, RssPeaks];
-  const rows = throughput.map(({ mode, rates, cpu }) => ({
-    mode,
+  const tls = await measureTlsLoad([petrel, postfix], plan, (line) => console.log(line));
+  const rows = [...throughput, tls].map(({ title, rates, cpu }) => ({
+    title,
     petrel: rates.get(petrel.label)!,
     postfix: rates.get(postfix.label)!,
     petrelCpu: cpu.get(petrel.label)!,

@@ -66,6 +66,11 @@ export class SmtpConversation {
     return { conversation, greeting: await conversation.reply() };
   }
 
+  /** A conversation over a socket that is already open and greeted (say a TLS socket after STARTTLS). */
+  static over(socket: Socket): SmtpConversation {
+    return new SmtpConversation(socket);
+  }
+
   /** True once the connection is gone, for whatever reason. */
   get ended(): boolean {
     return this.#ended !== null;

@@ -5,6 +5,7 @@
 
 import { type Load, type LoadMode, loadModes, runSmtpSource } from "./smtp-source.ts";
 import { cpuMilliseconds } from "./process-tree.ts";
+import { runTlsLoad } from "./tls-load.ts";
 
 /** What the loads need of a server under test (PetrelServer and PostfixInstance both are one). */
 export type MailServer = {
@@ -20,7 +21,7 @@ export type ThroughputPlan = { messages: number; rounds: number; sessions: numbe
  * Messages per second of each run, and the server's CPU time per message in microseconds (all its processes,
  * user + system: steadier than wall time on a shared machine), per server label, in round order.
  */
-export type ThroughputResult = { mode: LoadMode; rates: Map<string, number[]>; cpu: Map<string, number[]> };
+export type ThroughputResult = { title: string; rates: Map<string, number[]>; cpu: Map<string, number[]> };
 
 /** Runs one load and checks that the server queued exactly the messages it was sent. */
 async function queuedRun(server: MailServer, load: Load, what: string): Promise<{ seconds: number; cpuMs: number }> {
@@ -52,16 +53,17 @@ export async function measureThroughput(
     progress(`warm-up      ${server.label.padEnd(8)} ${warmUp.messages} messages in ${seconds.toFixed(2)} s`);
   }
 
-  const results = (Object.keys(loadModes) as LoadMode[]).map((mode) => ({
-    mode,
+  const modes = Object.keys(loadModes) as LoadMode[];
+  const results = modes.map((mode) => ({
+    title: loadModes[mode].title,
     rates: new Map(servers.map((server) => [server.label, [] as number[]])),
     cpu: new Map(servers.map((server) => [server.label, [] as number[]])),
   }));
   for (let round = 1; round <= plan.rounds; round++) {
-    for (const result of results) {
+    for (const [index, result] of results.entries()) {
       for (const server of servers) {
-        const what = `round ${round}/${plan.rounds} ${loadModes[result.mode].title}`;
-        const { seconds, cpuMs } = await queuedRun(server, load(result.mode, plan.messages), what);
+        const what = `round ${round}/${plan.rounds} ${result.title}`;
+        const { seconds, cpuMs } = await queuedRun(server, load(modes[index]!, plan.messages), what);
         const rate = plan.messages / seconds;
         const cpu = (cpuMs * 1000) / plan.messages;
         result.rates.get(server.label)!.push(rate);
@@ -74,4 +76,35 @@ export async function measureThroughput(
     }
   }
   return results;
+}
+
+/**
+ * The STARTTLS load (tls-load.ts), a fifth of the messages, A/B over the same rounds; every message must be
+ * queued, as with the other loads.
+ */
+export async function measureTlsLoad(
+  servers: readonly MailServer[],
+  plan: ThroughputPlan,
+  progress: (line: string) => void,
+): Promise<ThroughputResult> {
+  const messages = Math.max(plan.sessions, Math.round(plan.messages / 5));
+  const result: ThroughputResult = {
+    title: "(c) STARTTLS, 1 msg/conn",
+    rates: new Map(servers.map((server) => [server.label, [] as number[]])),
+    cpu: new Map(servers.map((server) => [server.label, [] as number[]])),
+  };
+  for (let round = 1; round <= plan.rounds; round++) {
+    for (const server of servers) {
+      const before = await server.countQueued();
+      const cpuBefore = await cpuMilliseconds(server.mainPid);
+      const seconds = await runTlsLoad(server.port, { messages, sessions: plan.sessions, bodyBytes: plan.bodyBytes });
+      const cpu = (((await cpuMilliseconds(server.mainPid)) - cpuBefore) * 1000) / messages;
+      const queued = (await server.countQueued()) - before;
+      if (queued !== messages) throw new Error(`${server.label}, STARTTLS load: ${messages} sent, ${queued} queued`);
+      result.rates.get(server.label)!.push(messages / seconds);
+      result.cpu.get(server.label)!.push(cpu);
+      progress(`${`round ${round}/${plan.rounds} ${result.title}`.padEnd(30)} ${server.label.padEnd(8)} ${(messages / seconds).toFixed(0).padStart(6)} msg/s, ${cpu.toFixed(0)} us CPU/msg`);
+    }
+  }
+  return result;
 }
