@@ -68,7 +68,9 @@ async function main(): Promise<void> {
     const code = await command(argv, configPath);
     if (code !== undefined) process.exitCode = code;
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
+    // A wrong configuration, or a start-up step that failed (a port taken, no openssl, an unreadable file):
+    // the message says what; a stack trace would only hide it.
+    if (!(error instanceof ConfigError) && !(error instanceof Error && "code" in error)) throw error;
     process.stderr.write(`petrel: ${error.message}\n`);
     process.exitCode = 1;
   }

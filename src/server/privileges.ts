@@ -14,14 +14,17 @@ export type Identity = { readonly uid: number; readonly gid: number; readonly us
 export function identity(config: Config): Identity | null {
   const { user, group } = config.server;
   if (user === undefined) return null;
-  const id = (args: string[]) => Number(execFileSync("id", args, { encoding: "utf8" }).trim());
+  const id = (args: string[]) => Number(execFileSync("id", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim());
   try {
     const uid = id(["-u", user]);
     const gid = group === undefined ? id(["-g", user]) : Number(execFileSync("getent", ["group", group], { encoding: "utf8" }).split(":")[2]);
     if (!Number.isInteger(gid)) throw new Error(`no group "${group}"`);
     return { uid, gid, user };
   } catch (error) {
-    throw new Error(`server.user/server.group: ${user}${group ? `/${group}` : ""} not found (${(error as Error).message.trim()})`);
+    const what = `${user}${group ? `/${group}` : ""}`;
+    throw Object.assign(new Error(`server.user/server.group: ${what} not found (${(error as Error).message.trim()})`), {
+      code: "PETREL_NO_USER",
+    });
   }
 }
 

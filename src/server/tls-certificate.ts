@@ -53,7 +53,12 @@ export async function ensureCertificate(config: Config, log: Logger): Promise<vo
       "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-sha256", "-days", "3650",
       "-subj", `/CN=${hostname}`, "-addext", `subjectAltName=DNS:${hostname}`,
       "-keyout", files.key, "-out", files.certificate,
-    ]);
+    ]).catch((error: NodeJS.ErrnoException) => {
+      const why = error.code === "ENOENT" ? "the openssl command is not installed" : error.message;
+      throw Object.assign(new Error(`cannot make a self-signed certificate (${why}): set tls.certificate and tls.key`), {
+        code: "PETREL_NO_CERTIFICATE",
+      });
+    });
   }
   log.warn(
     { certificate: files.certificate, hostname },
