@@ -43,3 +43,20 @@ test("new connections from one client over connection_rate_per_client in a minut
     await petrel.remove();
   }
 });
+
+test("messages from one client over message_rate_per_client in a minute get 450 4.7.1 at MAIL", async () => {
+  const petrel = await Petrel.start({ toml: "[limits]\nmessage_rate_per_client = 2" });
+  try {
+    const client = await RawClient.greeted(petrel.port, { ehlo: "bulk.example" });
+    for (let n = 0; n < 2; n++) {
+      assert.equal((await client.sendMail("bulk@example.org", ["postmaster@localhost"], "Subject: x\r\n\r\nx\r\n"))?.code, 250);
+    }
+    assert.deepEqual((await client.command("MAIL FROM:<bulk@example.org>"))?.lines, [
+      "450 4.7.1 too many messages from your address, try again later",
+    ]);
+    assert.equal((await client.command("NOOP"))?.code, 250, "the session goes on");
+    client.close();
+  } finally {
+    await petrel.remove();
+  }
+});

@@ -228,6 +228,7 @@ const configObject = z.strictObject({
       max_connections: z.int().min(1).default(1000), // open connections, all listeners and workers together
       max_connections_per_client: z.int().min(1).default(50), // open connections from one address
       connection_rate_per_client: z.int().min(0).default(0), // new connections per address per minute; 0: no limit
+      message_rate_per_client: z.int().min(0).default(0), // MAIL commands per address per minute; 0: no limit
     })
     .prefault({}),
   smtp: z

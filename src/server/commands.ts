@@ -72,6 +72,11 @@ const table: { readonly [V in Verb]: Handler<V> } = {
       session.refuse(replies.senderNotOwned);
       return undefined;
     }
+    if (!session.context.limits.admitMessage(session.clientAddress)) {
+      session.note("info", { event: "message-rate" }, "too many messages from this client");
+      session.reply(replies.tooManyMessages);
+      return undefined;
+    }
     const declared = command.params.size;
     if (declared !== undefined && declared > settings.maxMessageSize) {
       session.reply(replies.messageTooBig);

@@ -1,5 +1,6 @@
 // Admission of new connections in one worker process: at most so many open connections in all, so many from
-// one client address, and so many new ones from one address per minute (a sliding window). The configured
+// one client address, and so many new ones from one address per minute (a sliding window); and of new
+// messages: so many MAIL commands from one address per minute. The configured
 // numbers are for the whole server; each worker enforces its share (rounded up), since the kernel spreads
 // connections evenly over the workers. A count shared by all workers needs the cluster store of a later issue.
 
@@ -8,6 +9,8 @@ export type ConnectionPolicy = {
   readonly maxPerClient: number;
   /** New connections per client address per minute; 0 for no limit. */
   readonly ratePerClient: number;
+  /** Messages (MAIL commands) per client address per minute; 0 for no limit. */
+  readonly messageRatePerClient: number;
   readonly workers: number;
 };
 
@@ -20,6 +23,7 @@ export class ConnectionLimits {
   private open = 0;
   private readonly perClient = new Map<string, number>();
   private readonly recent = new Map<string, number[]>();
+  private readonly recentMessages = new Map<string, number[]>();
 
   constructor(policy: ConnectionPolicy) {
     this.policy = policy;
@@ -39,19 +43,26 @@ export class ConnectionLimits {
     if (this.open >= this.share(maxConnections)) return "server-full";
     const mine = this.perClient.get(address) ?? 0;
     if (mine >= this.share(maxPerClient)) return "client-full";
-    if (ratePerClient > 0) {
-      const times = (this.recent.get(address) ?? []).filter((time) => now - time < MINUTE);
-      if (times.length >= this.share(ratePerClient)) {
-        this.recent.set(address, times);
-        return "client-rate";
-      }
-      times.push(now);
-      this.recent.set(address, times);
-      if (this.recent.size > 10_000) this.forgetQuiet(now);
-    }
+    if (!this.withinRate(this.recent, address, ratePerClient, now)) return "client-rate";
     this.open += 1;
     this.perClient.set(address, mine + 1);
     return "admitted";
+  }
+
+  /** A new message (MAIL) from `address`: false when it is over its rate (the client should retry later). */
+  admitMessage(address: string, now = Date.now()): boolean {
+    return this.withinRate(this.recentMessages, address, this.policy.messageRatePerClient, now);
+  }
+
+  /** Counts one more event of `address` in the last minute unless that would pass `limit` (0: no limit). */
+  private withinRate(window: Map<string, number[]>, address: string, limit: number, now: number): boolean {
+    if (limit === 0) return true;
+    const times = (window.get(address) ?? []).filter((time) => now - time < MINUTE);
+    window.set(address, times);
+    if (times.length >= this.share(limit)) return false;
+    times.push(now);
+    if (window.size > 10_000) forgetQuiet(window, now);
+    return true;
   }
 
   release(address: string): void {
@@ -61,7 +72,8 @@ export class ConnectionLimits {
     else this.perClient.delete(address);
   }
 
-  private forgetQuiet(now: number): void {
-    for (const [address, times] of this.recent) if (times.every((time) => now - time >= MINUTE)) this.recent.delete(address);
-  }
+}
+
+function forgetQuiet(window: Map<string, number[]>, now: number): void {
+  for (const [address, times] of window) if (times.every((time) => now - time >= MINUTE)) window.delete(address);
 }

@@ -9,6 +9,7 @@ import type { Session } from "./session.ts";
 import type { ReadBuffers } from "./read-buffers.ts";
 import { reply, type Reply } from "../smtp/reply.ts";
 import type { TlsSetup } from "./tls-certificate.ts";
+import type { ConnectionLimits } from "./connection-limits.ts";
 import { BlockList } from "node:net";
 import type { AccountStore } from "../accounts/sasl.ts";
 import type { AuthFailures } from "../accounts/auth-failures.ts";
@@ -99,6 +100,8 @@ export type ListenerContext = {
   /** SMTP AUTH: the users, the secret that keys answers about unknown users, and the failure counts. */
   readonly accounts: { readonly store: AccountStore; readonly secret: Buffer; readonly failures: AuthFailures };
   readonly sessionClosed: (session: Session) => void;
+  /** This worker's connection and message counts (limits.*). */
+  readonly limits: ConnectionLimits;
 };
 
 export function listenerSettings(config: Config, listener: ListenerConfig): ListenerSettings {

@@ -15,7 +15,7 @@ import { availableParallelism } from "node:os";
 import { parseProxyHeader } from "./proxy-protocol.ts";
 import type { TlsSetup } from "./tls-certificate.ts";
 
-export type SharedParts = Omit<ListenerContext, "listener" | "settings" | "sessionClosed">;
+export type SharedParts = Omit<ListenerContext, "listener" | "settings" | "sessionClosed" | "limits">;
 
 type Bound = { server: Server; context: ListenerContext };
 
@@ -35,6 +35,7 @@ export class Listeners {
       maxConnections: config.limits.max_connections,
       maxPerClient: config.limits.max_connections_per_client,
       ratePerClient: config.limits.connection_rate_per_client,
+      messageRatePerClient: config.limits.message_rate_per_client,
       workers: config.server.workers === "auto" ? availableParallelism() : config.server.workers,
     };
     if (this.limits === null) this.limits = new ConnectionLimits(policy);
@@ -53,6 +54,7 @@ export class Listeners {
         listener: { ...listener, name: listener.name ?? `${listener.role}-${listener.port}` },
         settings: listenerSettings(config, listener),
         sessionClosed: (session) => this.forget(session),
+        limits: this.limits,
       };
       const existing = this.bound.get(address);
       if (existing) {

@@ -96,6 +96,7 @@ export const replies = Object.freeze({
   timeout: reply(421, "4.4.2", "timeout exceeded, closing connection"),
   tooManyErrors: reply(421, "4.7.0", "too many errors, closing connection"),
   tooManyConnections: reply(421, "4.7.0", "too many connections, try again later"),
+  tooManyMessages: reply(450, "4.7.1", "too many messages from your address, try again later"),
   earlyTalker: reply(554, "5.5.1", "protocol error: command sent before the greeting"),
   relayDenied: reply(550, "5.7.1", "relay access denied"),
   shuttingDown: reply(421, "4.3.2", "service shutting down, closing connection"),
