@@ -60,3 +60,22 @@ test("messages from one client over message_rate_per_client in a minute get 450 
     await petrel.remove();
   }
 });
+
+test("the tarpit: refusals past error_delay_after wait longer and longer, then max_errors ends the session", async () => {
+  const petrel = await Petrel.start({ toml: '[limits]\nerror_delay = "200ms"\nerror_delay_after = 1\n[smtp]\nmax_errors = 4' });
+  try {
+    const client = await RawClient.greeted(petrel.port, { ehlo: "noisy.example" });
+    const waits: number[] = [];
+    for (let n = 0; n < 3; n++) {
+      const started = performance.now();
+      assert.equal((await client.command(`XYZZY${n}`))?.code, 500);
+      waits.push(performance.now() - started);
+    }
+    assert.ok(waits[1]! >= 190 && waits[2]! >= 390, `growing delays, got ${waits.map(Math.round).join(", ")} ms`);
+    assert.equal((await client.command("XYZZY3"))?.code, 500, "the fourth refusal still comes");
+    assert.deepEqual((await client.read())?.lines, ["421 4.7.0 too many errors, closing connection"]);
+    await client.closed();
+  } finally {
+    await petrel.remove();
+  }
+});

@@ -229,6 +229,10 @@ const configObject = z.strictObject({
       max_connections_per_client: z.int().min(1).default(50), // open connections from one address
       connection_rate_per_client: z.int().min(0).default(0), // new connections per address per minute; 0: no limit
       message_rate_per_client: z.int().min(0).default(0), // MAIL commands per address per minute; 0: no limit
+      // The tarpit: after this many refused commands in a session, each further refusal waits error_delay
+      // times the errors past it (smtp.max_errors then ends the session with 421).
+      error_delay_after: z.int().min(0).default(3),
+      error_delay: duration().prefault("1s"),
     })
     .prefault({}),
   smtp: z

@@ -19,11 +19,15 @@ test("limits on open connections in all and per client, and on new connections p
   assert.equal(rate.admit("192.0.2.9", 60_001), "admitted", "the window slides");
 });
 
-test("each worker enforces its share of a server-wide limit, rounded up", () => {
+test("each worker enforces its share of max_connections (rounded up), and the full per-client limits", () => {
   const limits = new ConnectionLimits({ maxConnections: 3, maxPerClient: 100, ratePerClient: 0, messageRatePerClient: 0, workers: 2 });
   assert.equal(limits.admit("a"), "admitted");
   assert.equal(limits.admit("b"), "admitted");
   assert.equal(limits.admit("c"), "server-full");
+  const perClient = new ConnectionLimits({ maxConnections: 100, maxPerClient: 2, ratePerClient: 0, messageRatePerClient: 0, workers: 2 });
+  assert.equal(perClient.admit("a"), "admitted");
+  assert.equal(perClient.admit("a"), "admitted", "not halved: one client's connections spread unevenly");
+  assert.equal(perClient.admit("a"), "client-full");
 });
 
 test("messages per client per minute: over the rate, refused until the window slides", () => {

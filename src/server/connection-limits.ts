@@ -1,8 +1,10 @@
 // Admission of new connections in one worker process: at most so many open connections in all, so many from
 // one client address, and so many new ones from one address per minute (a sliding window); and of new
-// messages: so many MAIL commands from one address per minute. The configured
-// numbers are for the whole server; each worker enforces its share (rounded up), since the kernel spreads
-// connections evenly over the workers. A count shared by all workers needs the cluster store of a later issue.
+// messages: so many MAIL commands from one address per minute. max_connections is for the whole server: each
+// worker enforces its share (rounded up), as the kernel spreads many connections evenly over the workers.
+// The per-client numbers are counted in each worker: the kernel's spread of one client's few connections is
+// uneven, and a share would refuse a client below its limit; so a client may get up to `workers` times as
+// many in all. Counts shared by all workers need the cluster store of a later issue.
 
 export type ConnectionPolicy = {
   readonly maxConnections: number;
@@ -42,7 +44,7 @@ export class ConnectionLimits {
     const { maxConnections, maxPerClient, ratePerClient } = this.policy;
     if (this.open >= this.share(maxConnections)) return "server-full";
     const mine = this.perClient.get(address) ?? 0;
-    if (mine >= this.share(maxPerClient)) return "client-full";
+    if (mine >= maxPerClient) return "client-full";
     if (!this.withinRate(this.recent, address, ratePerClient, now)) return "client-rate";
     this.open += 1;
     this.perClient.set(address, mine + 1);
@@ -59,7 +61,7 @@ export class ConnectionLimits {
     if (limit === 0) return true;
     const times = (window.get(address) ?? []).filter((time) => now - time < MINUTE);
     window.set(address, times);
-    if (times.length >= this.share(limit)) return false;
+    if (times.length >= limit) return false;
     times.push(now);
     if (window.size > 10_000) forgetQuiet(window, now);
     return true;

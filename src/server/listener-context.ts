@@ -24,6 +24,9 @@ export type ListenerSettings = {
   readonly maxRecipients: number;
   readonly maxCommandLength: number;
   readonly maxErrors: number;
+  /** The tarpit: refusals after errorDelayAfter errors wait errorDelay times the errors past it. */
+  readonly errorDelay: number;
+  readonly errorDelayAfter: number;
   readonly commandTimeout: number;
   readonly dataTimeout: number;
   readonly greetingDelay: number;
@@ -120,6 +123,8 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
     maxRecipients: smtp.max_recipients,
     maxCommandLength: smtp.max_command_length,
     maxErrors: smtp.max_errors,
+    errorDelay: config.limits.error_delay,
+    errorDelayAfter: config.limits.error_delay_after,
     commandTimeout: smtp.timeouts.command,
     dataTimeout: smtp.timeouts.data,
     greetingDelay: listener.greeting_delay ?? smtp.greeting_delay,

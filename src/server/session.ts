@@ -216,18 +216,23 @@ export class Session {
   }
 
   /** Counts a refused command; past the limit the session ends with 421. */
-  countError(): void {
+  /**
+   * A refusal that counts against the client: past `error_delay_after` errors each one is answered later and
+   * later (a tarpit: error_delay times the errors past that point, at most 30 s); at max_errors the session ends
+   * with 421. A client that pipelines errors waits for each delay in turn.
+   */
+  refuse(reply: Reply): void {
     this.errors += 1;
-    if (this.errors >= this.context.settings.maxErrors) {
+    const { errorDelay, errorDelayAfter, maxErrors } = this.context.settings;
+    const answer = () => {
+      this.reply(reply);
+      if (this.errors < maxErrors) return;
       this.note("info", { event: "too-many-errors", errors: this.errors }, "too many errors");
       this.close(replies.tooManyErrors);
-    }
-  }
-
-  /** A refusal that counts against the client. */
-  refuse(reply: Reply): void {
-    this.reply(reply);
-    this.countError();
+    };
+    const delay = Math.min(30_000, errorDelay * Math.max(0, this.errors - errorDelayAfter));
+    if (delay === 0) answer();
+    else this.wait(sleep(delay).then(answer));
   }
 
   /** Switches the socket to body mode (after 354 or BDAT); bytes already read are fed to the reader at once. */

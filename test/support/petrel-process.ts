@@ -47,6 +47,8 @@ function configText(dir: string, port: number, options: PetrelOptions): string {
     `[spool]\ndir = "${join(dir, "spool")}"`,
     `[log]\nformat = "json"\nlevel = "debug"`,
     options.toml ?? "",
+    // Tests send refusals in bulk: no tarpit unless a test sets its own [limits].
+    options.toml?.includes("[limits]") ? "" : '[limits]\nerror_delay = "0s"',
     `[[listener]]\naddress = "127.0.0.1"\nport = ${port}\nrole = "mta"`,
   ].join("\n\n");
 }
