@@ -79,3 +79,23 @@ test("the tarpit: refusals past error_delay_after wait longer and longer, then m
     await petrel.remove();
   }
 });
+
+test("a client trickling a command byte by byte (slowloris) is cut off after the command timeout", async () => {
+  const petrel = await Petrel.start({ toml: '[smtp.timeouts]\ncommand = "1s"' });
+  try {
+    const client = await RawClient.greeted(petrel.port);
+    const started = performance.now();
+    let reply = null;
+    for (const byte of "NOOP this takes forever to type\r\n") {
+      client.write(byte);
+      const timer = new Promise((resolve) => setTimeout(resolve, 100));
+      reply = await Promise.race([client.read(), timer.then(() => null)]);
+      if (reply !== null) break;
+    }
+    assert.deepEqual(reply?.lines, ["421 4.4.2 timeout exceeded, closing connection"]);
+    assert.ok(performance.now() - started >= 1000, "not before the command timeout");
+    await petrel.waitFor((line) => line["event"] === "too-slow");
+  } finally {
+    await petrel.remove();
+  }
+});

@@ -43,7 +43,7 @@ test("the embedded default: loopback listeners on 2525, spool under the working 
     max_errors: 10,
     bare_line_endings: "reject",
     greeting_delay: 0,
-    timeouts: { command: 300_000, data: 300_000 },
+    timeouts: { command: 300_000, data: 300_000, message: 1_800_000 },
   });
   assert.deepEqual(config.log, {
     level: "info",
@@ -102,7 +102,7 @@ test("unknown keys at the top, nested, and in an array of tables name the line a
   );
   assert.deepEqual(lines, [
     "petrel.toml:1: colour: unknown key (expected one of: server, spool, tls, auth, limits, smtp, listener, log)",
-    "petrel.toml:4: smtp.timeouts.idle: unknown key (expected one of: command, data)",
+    "petrel.toml:4: smtp.timeouts.idle: unknown key (expected one of: command, data, message)",
     "petrel.toml:8: listener[1].port: missing (expected an integer)",
     "petrel.toml:10: listener[1].prot: unknown key (expected one of: name, address, port, role, max_message_size, greeting_delay, plaintext_auth, proxy_protocol, proxy_from)",
   ]);

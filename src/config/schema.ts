@@ -247,7 +247,11 @@ const configObject = z.strictObject({
       bare_line_endings: z.enum(["reject", "normalize"]).default("reject"),
       greeting_delay: duration().prefault("0s"),
       timeouts: z
-        .strictObject({ command: duration().prefault("5m"), data: duration().prefault("5m") })
+        .strictObject({
+          command: duration().prefault("5m"), // idle between commands, and most a command may take to arrive
+          data: duration().prefault("5m"), // idle within DATA/BDAT
+          message: duration().prefault("30m"), // most a whole message body may take to arrive
+        })
         .prefault({}),
     })
     .prefault({}),

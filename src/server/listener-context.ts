@@ -29,6 +29,8 @@ export type ListenerSettings = {
   readonly errorDelayAfter: number;
   readonly commandTimeout: number;
   readonly dataTimeout: number;
+  /** The longest a whole message body may take to arrive (smtp.timeouts.message). */
+  readonly messageTimeout: number;
   readonly greetingDelay: number;
   readonly bareLineEndings: Config["smtp"]["bare_line_endings"];
   /** The answer to HELO, and to EHLO with the extensions it offers (their keywords: what MAIL/RCPT may use). */
@@ -127,6 +129,7 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
     errorDelayAfter: config.limits.error_delay_after,
     commandTimeout: smtp.timeouts.command,
     dataTimeout: smtp.timeouts.data,
+    messageTimeout: smtp.timeouts.message,
     greetingDelay: listener.greeting_delay ?? smtp.greeting_delay,
     bareLineEndings: smtp.bare_line_endings,
     helo: reply(250, undefined, config.server.hostname),

@@ -52,6 +52,12 @@ export class Session {
   private reader: CommandLineReader;
   private mode: Mode = "greeting";
   private body: BodyReader | null = null;
+  /**
+   * When the command line being received, or the message body, started: a client that trickles bytes (a
+   * slowloris) resets the idle timeout with each one, so each command must be complete within the command
+   * timeout and each body within smtp.timeouts.message.
+   */
+  private trickleSince = 0;
   /** Work the session waits for (spool writes, commits) before it reads on. */
   private pending = 0;
 
@@ -239,6 +245,7 @@ export class Session {
   beginBody(body: BodyReader): void {
     this.body = body;
     this.mode = "body";
+    this.trickleSince = 0;
     this.socket.setTimeout(this.context.settings.dataTimeout);
     // Even with no byte buffered: a zero-octet BDAT chunk is complete at once.
     this.feedBody(this.reader.takeRest());
@@ -251,15 +258,30 @@ export class Session {
         this.close(replies.earlyTalker);
         return;
       case "body":
+        if (this.tooSlow(this.context.settings.messageTimeout)) return;
         this.feedBody(chunk);
         return;
       case "command":
+        if (this.tooSlow(this.context.settings.commandTimeout)) return;
         this.reader.push(chunk);
         this.pump();
+        if (!this.reader.partial && this.mode === "command") this.trickleSince = 0;
         return;
       case "closed":
         return;
     }
+  }
+
+  /** Ends the session when the command or body under way has taken longer than `limit` (see trickleSince). */
+  private tooSlow(limit: number): boolean {
+    const now = Date.now();
+    if (this.trickleSince === 0) this.trickleSince = now;
+    else if (now - this.trickleSince > limit) {
+      this.note("info", { event: "too-slow", mode: this.mode }, "client too slow");
+      this.close(replies.timeout);
+      return true;
+    }
+    return false;
   }
 
   private feedBody(chunk: Buffer): void {
@@ -272,6 +294,7 @@ export class Session {
     }
     this.body = null;
     this.mode = "command";
+    this.trickleSince = 0;
     this.socket.setTimeout(this.context.settings.commandTimeout);
     if (step.rest) this.reader.push(step.rest);
     this.wait(step.backpressure ? step.backpressure.then(() => body.finish()) : body.finish());

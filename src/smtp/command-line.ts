@@ -31,6 +31,11 @@ export class CommandLineReader {
     this.#contentLimit = maxLength - 2;
   }
 
+  /** True while part of a line is held (or being discarded): the client is in the middle of a command. */
+  get partial(): boolean {
+    return this.#pending.length > 0 || this.#discarding;
+  }
+
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
     this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
