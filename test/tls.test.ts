@@ -24,6 +24,14 @@ before(async () => {
 });
 after(() => petrel.remove());
 
+/** A self-signed ECDSA certificate for `cn`, written to `<dir>/<file>.crt` and `.key`. */
+function selfSigned(cn: string, dir: string, file: string): Promise<unknown> {
+  return run("openssl", [
+    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+    "-subj", `/CN=${cn}`, "-keyout", join(dir, `${file}.key`), "-out", join(dir, `${file}.crt`),
+  ]);
+}
+
 /** Runs openssl s_client with `args`, sends `input`, and returns everything it printed. */
 function sClient(args: string[], input: string): Promise<string> {
   return new Promise((resolve) => {
@@ -108,12 +116,7 @@ test("openssl: TLS 1.1 is refused, TLS 1.2 and 1.3 are served", async () => {
 test("a configured certificate is served, and a new one is picked up on SIGHUP without dropping a session", async () => {
   const own = await Petrel.start({ toml: "" });
   try {
-    const make = async (cn: string) => {
-      await run("openssl", [
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-        "-subj", `/CN=${cn}`, "-keyout", join(own.dir, "server.key"), "-out", join(own.dir, "server.crt"),
-      ]);
-    };
+    const make = (cn: string) => selfSigned(cn, own.dir, "server");
     const tls = `[tls]\ncertificate = "${join(own.dir, "server.crt")}"\nkey = "${join(own.dir, "server.key")}"`;
     await make("first.petrel.test");
     await own.writeConfig(tls);
@@ -136,13 +139,8 @@ test("a configured certificate is served, and a new one is picked up on SIGHUP w
 
 test("SNI: a certificate per server name (exact or *.domain), the default one for other names, on STARTTLS and on 465", async () => {
   const dir = petrel.dir;
-  const make = async (cn: string, file: string) =>
-    run("openssl", [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-      "-subj", `/CN=${cn}`, "-keyout", join(dir, `${file}.key`), "-out", join(dir, `${file}.crt`),
-    ]);
-  await make("mail.one.test", "one");
-  await make("*.two.test", "two");
+  await selfSigned("mail.one.test", dir, "one");
+  await selfSigned("*.two.test", dir, "two");
   const port465 = await freePort();
   const own = await Petrel.start({
     toml:

@@ -7,6 +7,7 @@ import type { Socket } from "node:net";
 import { TLSSocket } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type SaslExchange, type SaslMechanism, startSasl } from "../accounts/sasl.ts";
+import { answerSasl } from "./auth-dialogue.ts";
 import type { Logger } from "pino";
 import { CommandLineReader, LINE_TOO_LONG } from "../smtp/command-line.ts";
 import { formatReply, type Reply } from "../smtp/reply.ts";
@@ -155,47 +156,11 @@ export class Session {
     return this.saslStep(initialResponse ?? null);
   }
 
-  /** One SASL response: base64, "=" for an empty one, "*" to cancel, or null when AUTH gave none. */
+  /** One SASL response (see auth-dialogue.ts); the exchange stays open only while it sends challenges. */
   private async saslStep(encoded: string | null): Promise<void> {
     const exchange = this.sasl!;
-    if (encoded === "*") {
-      this.sasl = null;
-      this.reply(replies.authCancelled);
-      return;
-    }
-    if (encoded !== null && encoded !== "=" && !/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) {
-      this.sasl = null;
-      this.refuse(replies.authCannotDecode);
-      return;
-    }
-    const response = encoded === null ? null : Buffer.from(encoded === "=" ? "" : encoded, "base64");
-    const step = await exchange.step(response);
-    const { failures } = this.context.accounts;
-    switch (step.kind) {
-      case "challenge":
-        this.reply({ code: 334, lines: [step.data.toString("base64")] });
-        return;
-      case "success":
-        this.sasl = null;
-        this.user = step.user;
-        failures.succeeded(this.clientAddress);
-        this.note("info", { event: "auth", user: step.user }, "authenticated");
-        this.reply(replies.authenticated);
-        return;
-      case "failure": {
-        this.sasl = null;
-        const delay = failures.failed(this.clientAddress);
-        this.note("info", { event: "auth-failed", user: step.user }, "authentication failed");
-        await sleep(delay);
-        if (failures.isLockedOut(this.clientAddress)) this.close(replies.authLockedOut);
-        else this.refuse(replies.authInvalid);
-        return;
-      }
-      case "malformed":
-        this.sasl = null;
-        this.refuse(replies.authCannotDecode);
-        return;
-    }
+    this.sasl = null;
+    if (await answerSasl(this, exchange, encoded)) this.sasl = exchange;
   }
 
   get hostname(): string {
