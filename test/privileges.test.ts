@@ -35,6 +35,7 @@ test("as root with server.user = nobody: port below 1024, workers run as nobody,
     const id = queueIdOf(await client.sendMail("a@example.org", ["postmaster@localhost"], "Subject: low\r\n\r\nx\r\n"));
     client.close();
     assert.equal((await stat(join(petrel.spool, "body", id))).uid, 65534, "written by the unprivileged worker");
+    await petrel.waitFor((line) => line["queueId"] === id); // log lines reach us a little after the reply
     const workers = new Set(petrel.lines.filter((line) => typeof line["worker"] === "number").map((line) => line["pid"] as number));
     assert.ok(workers.size >= 1);
     for (const pid of workers) {
