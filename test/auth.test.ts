@@ -1,15 +1,18 @@
 // SMTP AUTH on a submission listener with real clients: `petrel user add|list|remove`, swaks with PLAIN and
 // LOGIN over STARTTLS, Python's smtplib, SCRAM-SHA-256 through a client written here from RFC 5802, AUTH
-// refused before TLS, MAIL refused without AUTH, relay allowed after it, senders a user does not own, and
+// refused before TLS, MAIL refused without AUTH, relay allowed after it, senders a user does not own (by the
+// default rule and by an auth.sender_logins map, through nodemailer), and
 // the lockout of an address that keeps failing.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
+import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { createTransport } from "nodemailer";
 import { Petrel, freePort } from "./support/petrel-process.ts";
 import { RawClient, queueIdOf } from "./support/smtp-client.ts";
 
@@ -34,10 +37,13 @@ function petrelCommand(args: string[], input = ""): Promise<{ code: number | nul
 
 before(async () => {
   submission = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), "petrel-auth-"));
+  await writeFile(join(dir, "sender-logins"), "sales@petrel.test  bob   # bob answers for sales\n");
   petrel = await Petrel.start({
+    dir,
     toml:
       `[smtp]\nlocal_domains = ["localhost", "petrel.test"]\n` +
-      `[auth]\nmax_failures = 3\nfailure_delay = "10ms"\nlockout = "1m"\n` +
+      `[auth]\nmax_failures = 3\nfailure_delay = "10ms"\nlockout = "1m"\nsender_logins = "./sender-logins"\n` +
       `[[listener]]\nname = "submission"\naddress = "127.0.0.1"\nport = ${submission}\nrole = "submission"`,
   });
   assert.equal((await petrelCommand(["user", "add", "alice@petrel.test"], `${PASSWORD}\n`)).code, 0);
@@ -91,6 +97,32 @@ s.quit()
   const { stdout } = await run("python3", ["-c", script]);
   assert.match(stdout, /sent/);
   assert.match(stdout, /refused 553/);
+});
+
+test("nodemailer: STARTTLS and AUTH, sending as an address the sender_logins map gives the user; others may not", async () => {
+  const transport = (user: string, pass: string) =>
+    createTransport({
+      host: "127.0.0.1",
+      port: submission,
+      secure: false,
+      requireTLS: true,
+      tls: { rejectUnauthorized: false },
+      auth: { user, pass },
+    });
+  const bob = transport("bob", "bobs password");
+  const info = await bob.sendMail({ from: "sales@petrel.test", to: "customer@elsewhere.example", subject: "offer", text: "hello" });
+  const id = /queued as (\S+)/.exec(info.response)?.[1];
+  assert.ok(id, info.response);
+  const spooled = await petrel.spooled(id);
+  assert.equal(spooled.envelope.sender, "sales@petrel.test");
+  assert.match(spooled.received, /with ESMTPSA id /);
+  bob.close();
+  const alice = transport("alice@petrel.test", PASSWORD);
+  await assert.rejects(
+    alice.sendMail({ from: "sales@petrel.test", to: "customer@elsewhere.example", subject: "x", text: "x" }),
+    (error: { responseCode?: number; response?: string }) => error.responseCode === 553 && /5\.7\.1/.test(error.response ?? ""),
+  );
+  alice.close();
 });
 
 /** A SCRAM-SHA-256 client (RFC 5802 §3) over a raw TLS session; returns the final reply code. */

@@ -150,14 +150,6 @@ function nameListeners(listeners: ListenerInput[], ctx: z.RefinementCtx) {
   const seenNames = new Map<string, number>();
   const seenSockets = new Map<string, number>();
   named.forEach((l, i) => {
-    if (l.proxy_protocol && l.role === "submissions") {
-      ctx.addIssue({
-        code: "custom",
-        path: [i, "proxy_protocol"],
-        input: true,
-        message: "not supported on a submissions listener yet (the header would have to come before TLS)",
-      });
-    }
     const earlier = seenNames.get(l.name);
     if (earlier !== undefined) {
       ctx.addIssue({
@@ -218,6 +210,7 @@ const configObject = z.strictObject({
     .strictObject({
       users: filePath().default("./var/users"), // written by `petrel user add|remove`
       secret: filePath().default("./var/auth.secret"), // random, made at first start: keys decoys for unknown users
+      sender_logins: filePath().optional(), // which users may send as which addresses (accounts/sender-logins.ts)
       max_failures: z.int().min(1).default(5), // failed AUTH from one address before it is locked out
       lockout: duration().prefault("15m"),
       failure_delay: duration().prefault("1s"), // times the failures so far, before answering 535

@@ -3,11 +3,11 @@
 // returns a promise only when the session must wait (the spool) before reading the next command.
 
 import type { Command } from "../smtp/command.ts";
-import type { Mailbox } from "../smtp/address.ts";
 import { checkSequence } from "../smtp/sequence.ts";
 import { replies } from "../smtp/replies.ts";
 import type { Reply } from "../smtp/reply.ts";
 import { saslMechanisms } from "../accounts/sasl.ts";
+import { ownsSender } from "../accounts/sender-logins.ts";
 import type { Session } from "./session.ts";
 import { Transaction } from "./transaction.ts";
 import { BdatBody, DataBody, RefusedChunk } from "./body-reader.ts";
@@ -17,16 +17,6 @@ type Verb = Command["verb"];
 
 const NO_EXTENSIONS: ReadonlySet<string> = new Set();
 type Handler<V extends Verb> = (session: Session, command: Extract<Command, { verb: V }>) => Promise<void> | undefined;
-
-/**
- * Whether an authenticated user may use this envelope sender: a user named like an address owns that address;
- * a plain user name owns that local part at every local domain. (A configurable map comes later.)
- */
-function ownsSender(user: string, sender: Mailbox, localDomains: ReadonlySet<string>): boolean {
-  const name = user.toLowerCase();
-  if (name.includes("@")) return sender.address.toLowerCase() === name;
-  return sender.local.toLowerCase() === name && localDomains.has(sender.domain);
-}
 
 /** A verb whose whole handling is one fixed reply. */
 function answer(fixed: Reply): (session: Session) => undefined {
@@ -67,7 +57,7 @@ const table: { readonly [V in Verb]: Handler<V> } = {
       session.refuse(replies.authRequired); // RFC 6409 §4.3 on submission listeners
       return undefined;
     }
-    if (session.user !== null && command.sender !== null && !ownsSender(session.user, command.sender, settings.localDomains)) {
+    if (session.user !== null && command.sender !== null && !ownsSender(session.context.accounts.senderLogins, session.user, command.sender, settings.localDomains)) {
       session.note("info", { event: "sender-refused", sender: command.sender.address, user: session.user }, "sender not owned");
       session.refuse(replies.senderNotOwned);
       return undefined;

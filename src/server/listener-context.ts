@@ -12,6 +12,7 @@ import type { TlsSetup } from "./tls-certificate.ts";
 import type { ConnectionLimits } from "./connection-limits.ts";
 import { BlockList } from "node:net";
 import type { AccountStore } from "../accounts/sasl.ts";
+import type { SenderLogins } from "../accounts/sender-logins.ts";
 import type { AuthFailures } from "../accounts/auth-failures.ts";
 
 export type ListenerConfig = Config["listener"][number];
@@ -102,8 +103,14 @@ export type ListenerContext = {
   readonly readBuffers: ReadBuffers;
   /** The certificates and TLS settings of this configuration. */
   readonly tls: TlsSetup;
-  /** SMTP AUTH: the users, the secret that keys answers about unknown users, and the failure counts. */
-  readonly accounts: { readonly store: AccountStore; readonly secret: Buffer; readonly failures: AuthFailures };
+  /** SMTP AUTH: the users, the secret that keys answers about unknown users, the failure counts, and who may
+   * send as whom. */
+  readonly accounts: {
+    readonly store: AccountStore;
+    readonly secret: Buffer;
+    readonly failures: AuthFailures;
+    readonly senderLogins: SenderLogins;
+  };
   readonly sessionClosed: (session: Session) => void;
   /** This worker's connection and message counts (limits.*). */
   readonly limits: ConnectionLimits;

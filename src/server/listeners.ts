@@ -4,7 +4,7 @@
 // for new sessions, removed ones stop accepting, new ones are bound.
 
 import { createServer, type Server, type Socket } from "node:net";
-import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
+import { createServer as createTlsServer, type Server as TlsServer, TLSSocket } from "node:tls";
 import type { Config } from "../config/schema.ts";
 import { Session } from "./session.ts";
 import { inNetworks, listenerSettings, type ListenerConfig, type ListenerContext } from "./listener-context.ts";
@@ -70,15 +70,18 @@ export class Listeners {
     const implicitTls = listener.role === "submissions";
     // Names are looked up in the configuration of the moment: a reload brings new certificates by name too.
     const sni: TlsSetup["sni"] = (name, done) => bound.context.tls.sni(name, done);
-    const server = implicitTls ? createTlsServer({ ...context.tls.options, SNICallback: sni, noDelay: true }) : createServer({ noDelay: true });
+    // Behind a PROXY header the TLS handshake starts only once the header is read, so such a listener accepts
+    // plain sockets and encrypts them itself (secureAfterProxy).
+    const tlsServer = implicitTls && !listener.proxy_protocol;
+    const server = tlsServer ? createTlsServer({ ...context.tls.options, SNICallback: sni, noDelay: true }) : createServer({ noDelay: true });
     const bound: Bound = { server, context };
     const serve = (socket: Socket) => this.sessions.add(new Session(socket, bound.context));
     server.on("connection", (socket: Socket) => {
-      if (listener.proxy_protocol) return this.readProxyHeader(socket, bound.context);
+      if (listener.proxy_protocol) return this.readProxyHeader(socket, bound.context, implicitTls);
       if (!this.admit(socket, bound.context, implicitTls, socket.remoteAddress ?? "unknown")) return;
       if (!implicitTls) serve(socket);
     });
-    if (implicitTls) server.on("secureConnection", serve);
+    if (tlsServer) server.on("secureConnection", serve);
     return new Promise((resolve, reject) => {
       bound.server.once("error", reject);
       bound.server.listen({ host: listener.address, port: listener.port, exclusive: true, reusePort: true }, () => {
@@ -94,7 +97,7 @@ export class Listeners {
    * A listener behind a load balancer: the connection must come from one of proxy_from and start with a PROXY
    * header; the session then sees the client the header names. Anything else is closed without a word.
    */
-  private readProxyHeader(socket: Socket, context: ListenerContext): void {
+  private readProxyHeader(socket: Socket, context: ListenerContext, implicitTls: boolean): void {
     const log = context.logs.module("smtp", "mail");
     const peer = socket.remoteAddress ?? "unknown";
     socket.on("error", () => {});
@@ -119,9 +122,31 @@ export class Listeners {
       socket.pause();
       if (parsed.rest.length > 0) socket.unshift(parsed.rest);
       const client = parsed.header.client ?? { address: peer, port: socket.remotePort ?? 0 };
-      if (this.admit(socket, context, false, client.address)) this.sessions.add(new Session(socket, context, client));
+      if (!this.admit(socket, context, implicitTls, client.address)) return;
+      if (implicitTls) this.secureAfterProxy(socket, context, client);
+      else this.sessions.add(new Session(socket, context, client));
     };
     socket.on("data", onData);
+  }
+
+  /**
+   * The TLS handshake of a submissions listener behind a load balancer, after the PROXY header (the bytes of the
+   * ClientHello already read are handed to the TLS layer, which takes a socket's buffered data first; the plain
+   * socket stays paused, or it would hand those bytes to no one).
+   */
+  private secureAfterProxy(socket: Socket, context: ListenerContext, client: { address: string; port: number }): void {
+    const { context: secureContext, sni: SNICallback } = context.tls;
+    const secure = new TLSSocket(socket, { isServer: true, secureContext, SNICallback });
+    const timer = setTimeout(() => secure.destroy(), context.settings.commandTimeout);
+    secure.once("error", (error: Error) => {
+      clearTimeout(timer);
+      context.logs.module("smtp", "mail").info({ event: "tls-failed", client: client.address, error: error.message }, "TLS handshake failed");
+      secure.destroy();
+    });
+    secure.once("secure", () => {
+      clearTimeout(timer);
+      this.sessions.add(new Session(secure, context, client));
+    });
   }
 
   /** Counts a new connection against the limits, or turns it away (421 where the client can read it). */

@@ -13,6 +13,7 @@ import { ReadBuffers } from "./read-buffers.ts";
 import { dropPrivileges, identity } from "./privileges.ts";
 import { tlsSetup } from "./tls-certificate.ts";
 import { readFile } from "node:fs/promises";
+import { readSenderLogins } from "../accounts/sender-logins.ts";
 import { readUsers, userStore } from "../accounts/user-file.ts";
 import { AuthFailures } from "../accounts/auth-failures.ts";
 import type { ToPrimary, ToWorker } from "./control-messages.ts";
@@ -52,6 +53,7 @@ async function configure(config: Config): Promise<void> {
   const accounts = {
     store: userStore(await readUsers(auth.users)),
     secret: await readFile(auth.secret),
+    senderLogins: await readSenderLogins(auth.sender_logins),
     failures: new AuthFailures({ maxFailures: auth.max_failures, lockout: auth.lockout, failureDelay: auth.failure_delay }),
   };
   await listeners.apply(config, { spool, logs, readBuffers, tls, accounts, nextSessionId: nextId, nextQueueId: nextId });
