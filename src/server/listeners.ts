@@ -83,9 +83,14 @@ export class Listeners {
     });
     if (tlsServer) server.on("secureConnection", serve);
     return new Promise((resolve, reject) => {
-      bound.server.once("error", reject);
+      bound.server.once("error", (error: NodeJS.ErrnoException) => {
+        if (error.code === "EACCES" && listener.port < 1024) {
+          error.message += " (a port below 1024 needs Petrel started as root, with server.user to drop privileges, or the CAP_NET_BIND_SERVICE capability)";
+        }
+        reject(error);
+      });
       bound.server.listen({ host: listener.address, port: listener.port, exclusive: true, reusePort: true }, () => {
-        bound.server.off("error", reject);
+        bound.server.removeAllListeners("error");
         bound.server.on("error", (error) => context.logs.module("server").error({ err: error, listener: address }, "listener error"));
         this.bound.set(address, bound);
         resolve();

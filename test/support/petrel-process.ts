@@ -38,6 +38,8 @@ export type PetrelOptions = {
   readonly port?: number;
   /** Own process group, so that a test can kill the primary and its workers at once (kill(-pid)). */
   readonly detached?: boolean;
+  /** A command that starts Petrel (e.g. setpriv with its options), run with node and its arguments after it. */
+  readonly launcher?: readonly string[];
 };
 
 /** The configuration file of a test server: one loopback listener after the extra TOML (which may add more). */
@@ -156,7 +158,8 @@ export class Petrel {
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "petrel-test-")));
     const port = options.port ?? (await freePort());
     await writeFile(join(dir, "petrel.toml"), configText(dir, port, options));
-    const child = spawn(process.execPath, [MAIN, "serve", "--config", join(dir, "petrel.toml")], {
+    const [command, ...args] = [...(options.launcher ?? []), process.execPath, MAIN, "serve", "--config", join(dir, "petrel.toml")];
+    const child = spawn(command!, args, {
       stdio: ["ignore", "pipe", "inherit"],
       detached: options.detached ?? false,
     });
