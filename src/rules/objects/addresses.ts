@@ -1,0 +1,124 @@
+// Lists of mail addresses and of domains for rules, e.g. senders to refuse or recipients to accept:
+//
+//   addressList(["alice@example.org",  // that address
+//                "@example.net",       // any address at exactly example.net
+//                ".example.com",       // any address at example.com or at any domain under it
+//                "postmaster@"])       // that local part at any domain
+//   domainList(["example.org",         // exactly example.org
+//               ".example.com"])       // example.com and any domain under it
+//
+// A lookup costs a few hash-set probes, one per label of the domain, however long the list. Comparisons
+// ignore case in the domain and, by choice, in the local part as well: RFC 5321 §2.4 lets a local part be
+// case-sensitive but discourages relying on it, hardly any mail system does, Postfix's access tables fold it
+// too, and a list that missed Alice@example.org for alice@example.org would be a hole. A quoted local part is
+// compared by its value ("alice"@example.org is alice@example.org), a trailing dot on a domain is ignored, and
+// a non-ASCII domain is compared in its ASCII form (bücher.example is xn--bcher-kva.example), so none of them
+// slips past a list. An address without a domain (RCPT TO:<Postmaster>) matches only local-part entries.
+
+import { domainToASCII } from "node:url";
+
+export type AddressList = {
+  /** Whether `local@domain` (or a bare local part) matches an entry. */
+  has(address: string): boolean;
+};
+
+export type DomainList = {
+  /** Whether the domain matches an entry. */
+  has(domain: string): boolean;
+};
+
+/** Builds the list; throws a TypeError naming the first entry that is empty or not one of the four forms. */
+export function addressList(entries: readonly string[]): AddressList {
+  const addresses = new Set<string>();
+  const locals = new Set<string>();
+  const domains = new Set<string>();
+  const parents = new Set<string>();
+  for (const entry of entries) {
+    const problem = (text: string): never => invalid("address", entry, text);
+    if (entry.startsWith(".")) parents.add(domainEntry(entry.slice(1), false, problem));
+    else if (entry.startsWith("@")) domains.add(domainEntry(entry.slice(1), true, problem));
+    else {
+      const at = entry.lastIndexOf("@");
+      if (at === -1) problem("expected user@domain, @domain, .domain or user@");
+      const local = localEntry(entry.slice(0, at), problem);
+      if (at === entry.length - 1) locals.add(local);
+      else addresses.add(`${local}@${domainEntry(entry.slice(at + 1), true, problem)}`);
+    }
+  }
+  return Object.freeze({
+    has(address: string): boolean {
+      const at = address.lastIndexOf("@");
+      const local = foldLocal(at === -1 ? address : address.slice(0, at));
+      if (locals.has(local)) return true;
+      if (at === -1) return false;
+      const domain = foldDomain(address.slice(at + 1));
+      return addresses.has(`${local}@${domain}`) || domains.has(domain) || under(parents, domain);
+    },
+  });
+}
+
+/** Builds the list; throws a TypeError naming the first entry that is not `domain` or `.domain`. */
+export function domainList(entries: readonly string[]): DomainList {
+  const domains = new Set<string>();
+  const parents = new Set<string>();
+  for (const entry of entries) {
+    const problem = (text: string): never => invalid("domain", entry, text);
+    if (entry.startsWith(".")) parents.add(domainEntry(entry.slice(1), false, problem));
+    else domains.add(domainEntry(entry, true, problem));
+  }
+  return Object.freeze({
+    has(domain: string): boolean {
+      const folded = foldDomain(domain);
+      return domains.has(folded) || under(parents, folded);
+    },
+  });
+}
+
+/** Whether the domain is one of `parents` or under one: tries the domain, then each parent of it in turn. */
+function under(parents: ReadonlySet<string>, domain: string): boolean {
+  if (parents.size === 0) return false;
+  for (let suffix = domain; ; ) {
+    if (parents.has(suffix)) return true;
+    const dot = suffix.indexOf(".");
+    if (dot === -1) return false;
+    suffix = suffix.slice(dot + 1);
+  }
+}
+
+function foldLocal(local: string): string {
+  const quoted = local.length >= 2 && local.startsWith('"') && local.endsWith('"');
+  return (quoted ? local.slice(1, -1).replace(/\\(.)/gs, "$1") : local).toLowerCase();
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** Lower-cased, without a trailing dot, in ASCII (IDNA) form; "" for a non-ASCII domain IDNA refuses. */
+function foldDomain(domain: string): string {
+  const bare = domain.endsWith(".") ? domain.slice(0, -1) : domain;
+  return NON_ASCII.test(bare) ? domainToASCII(bare) : bare.toLowerCase();
+}
+
+const LABELS = /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/;
+const ADDRESS_LITERAL = /^\[[^\s[\]@]+\]$/;
+
+/** The folded domain of an entry; an address literal (`[192.0.2.1]`) only where the domain must match exactly. */
+function domainEntry(domain: string, exact: boolean, problem: (text: string) => never): string {
+  if (domain.startsWith("*.")) problem("wildcards are not supported: write .domain for a domain and those under it");
+  const folded = foldDomain(domain);
+  if (folded === "") problem(NON_ASCII.test(domain) ? "not a valid internationalised domain" : "empty domain");
+  if (exact && ADDRESS_LITERAL.test(folded)) return folded;
+  if (!LABELS.test(folded)) problem("a domain is labels of letters, digits, - and _ separated by single dots");
+  return folded;
+}
+
+function localEntry(local: string, problem: (text: string) => never): string {
+  if (local === "") problem("empty local part");
+  if (local === "*") problem("wildcards are not supported: write @domain for any address at a domain");
+  const quoted = local.length >= 2 && local.startsWith('"') && local.endsWith('"');
+  if (!quoted && /[\s"(),:;<>@[\\\]]/.test(local)) problem("a local part with spaces or specials must be quoted");
+  return foldLocal(local);
+}
+
+function invalid(kind: "address" | "domain", entry: string, problem: string): never {
+  throw new TypeError(`invalid ${kind} entry ${JSON.stringify(entry)}: ${problem}`);
+}
