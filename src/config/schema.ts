@@ -248,6 +248,13 @@ const configObject = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  // Rule files (rules/): TypeScript or JavaScript modules, run in this order at every stage.
+  rules: z
+    .strictObject({
+      files: z.array(filePath()).default([]),
+      timeout: duration().prefault("10s"), // one rule's deadline; past it the stage fails closed (451 4.3.0)
+    })
+    .prefault({}),
   listener: z
     .array(listener)
     .min(1)

@@ -7,10 +7,19 @@ import { z } from "zod";
 
 export type DsnNotify = "NEVER" | ("SUCCESS" | "FAILURE" | "DELAY")[];
 
+/** Where a recipient's mail goes, as a rule set it (rules/api.ts); no route: the default one. Never credentials. */
+export type Route =
+  | { readonly kind: "mx" }
+  | { readonly kind: "relay"; readonly url: string; readonly tls: "starttls" | "tls" | "none"; readonly credentials?: string }
+  | { readonly kind: "maildir"; readonly path: string }
+  | { readonly kind: "mbox"; readonly path: string }
+  | { readonly kind: "lmtp"; readonly url: string };
+
 export type SpoolRecipient = {
   address: string;
   notify?: DsnNotify;
   orcpt?: { type: string; address: string };
+  route?: Route;
   status: "pending";
 };
 
@@ -36,6 +45,8 @@ export type Envelope = {
   recipients: SpoolRecipient[];
   client: SpoolClient;
   listener: string;
+  /** Set when a rule quarantined the message: the quarantine's name (the envelope is in quarantine/). */
+  quarantine?: string;
   /** Bytes in the body file. */
   size: number;
 };
@@ -48,10 +59,24 @@ const notifySchema = z.union([
   z.array(z.enum(["SUCCESS", "FAILURE", "DELAY"])).min(1),
 ]);
 
+const routeSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("mx") }),
+  z.object({
+    kind: z.literal("relay"),
+    url: z.string(),
+    tls: z.enum(["starttls", "tls", "none"]),
+    credentials: z.string().optional(),
+  }),
+  z.object({ kind: z.literal("maildir"), path: z.string() }),
+  z.object({ kind: z.literal("mbox"), path: z.string() }),
+  z.object({ kind: z.literal("lmtp"), url: z.string() }),
+]);
+
 const recipientSchema = z.object({
   address: z.string(),
   notify: notifySchema.optional(),
   orcpt: z.object({ type: z.string(), address: z.string() }).optional(),
+  route: routeSchema.optional(),
   status: z.literal("pending"),
 });
 
@@ -77,6 +102,7 @@ const envelopeSchema: z.ZodType<Envelope> = z.object({
     protocol: z.string(),
   }),
   listener: z.string(),
+  quarantine: z.string().optional(),
   size: z.number().int().nonnegative(),
 });
 

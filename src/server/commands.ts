@@ -9,7 +9,10 @@ import type { Reply } from "../smtp/reply.ts";
 import { saslMechanisms } from "../accounts/sasl.ts";
 import { ownsSender } from "../accounts/sender-logins.ts";
 import type { Session } from "./session.ts";
-import { Transaction } from "./transaction.ts";
+import { type Recipient, Transaction } from "./transaction.ts";
+import { refused, withRules } from "./rule-stages.ts";
+import type { Decision } from "./rule-verdicts.ts";
+import { MailStageContext, RcptStageContext, StageContext } from "../rules/contexts.ts";
 import { BdatBody, DataBody, RefusedChunk } from "./body-reader.ts";
 import { inNetworks } from "./listener-context.ts";
 
@@ -27,39 +30,52 @@ function answer(fixed: Reply): (session: Session) => undefined {
 }
 
 /** HELO and EHLO reset any transaction (RFC 5321 §4.1.4) and record the client's name for itself. */
-function greet(session: Session, kind: "helo" | "ehlo", domain: string): void {
+function greet(session: Session, kind: "helo" | "ehlo", domain: string, answer: Reply, keywords: ReadonlySet<string>): Promise<void> | undefined {
   void session.transaction?.abort();
   session.transaction = null;
   session.greeting = kind;
   session.helo = domain;
   session.note("info", { event: kind, helo: domain }, kind);
+  return withRules(
+    session,
+    "helo",
+    (setup) => Object.assign(new StageContext("helo", setup), { helo: domain }),
+    (decision) => {
+      if (refused(session, decision)) {
+        session.greeting = "none"; // the client must greet again
+        session.helo = "";
+        return;
+      }
+      session.extensions = keywords;
+      session.reply(answer);
+    },
+  );
+}
+
+/** What a message-wide verdict at MAIL or RCPT means for the transaction: applied when the message ends. */
+function dispose(transaction: Transaction, decision: Decision): void {
+  if (decision.action === "quarantine" || decision.action === "discard") transaction.disposition = decision;
+}
+
+/** Whether the decision leaves the stage's built-in policy to apply. */
+function policyApplies(decision: Decision): boolean {
+  return decision.action === "continue" && decision.policy;
 }
 
 const table: { readonly [V in Verb]: Handler<V> } = {
   HELO(session, command) {
-    greet(session, "helo", command.domain);
-    session.extensions = NO_EXTENSIONS;
-    session.reply(session.context.settings.helo);
-    return undefined;
+    return greet(session, "helo", command.domain, session.context.settings.helo, NO_EXTENSIONS);
   },
 
   EHLO(session, command) {
-    greet(session, "ehlo", command.domain);
     const answer = session.tls === null ? session.context.settings.ehlo.plain : session.context.settings.ehlo.secure;
-    session.extensions = answer.keywords;
-    session.reply(answer.reply);
-    return undefined;
+    return greet(session, "ehlo", command.domain, answer.reply, answer.keywords);
   },
 
   MAIL(session, command) {
     const settings = session.context.settings;
     if (settings.submission && session.user === null) {
       session.refuse(replies.authRequired); // RFC 6409 §4.3 on submission listeners
-      return undefined;
-    }
-    if (session.user !== null && command.sender !== null && !ownsSender(session.context.accounts.senderLogins, session.user, command.sender, settings.localDomains)) {
-      session.note("info", { event: "sender-refused", sender: command.sender.address, user: session.user }, "sender not owned");
-      session.refuse(replies.senderNotOwned);
       return undefined;
     }
     if (!session.context.limits.admitMessage(session.clientAddress)) {
@@ -72,9 +88,29 @@ const table: { readonly [V in Verb]: Handler<V> } = {
       session.reply(replies.messageTooBig);
       return undefined;
     }
-    session.transaction = new Transaction(command.sender, command.params, session.context.settings.maxMessageSize);
-    session.reply(replies.senderOk);
-    return undefined;
+    const transaction = new Transaction(command.sender, command.params, settings.maxMessageSize);
+    session.transaction = transaction; // rules see it (and a faccept marks it)
+    return withRules(
+      session,
+      "mail",
+      (setup) => new MailStageContext("mail", { ...setup, envelope: transaction, mail: transaction.mailInfo }),
+      (decision) => {
+        if (refused(session, decision)) {
+          session.transaction = null;
+          return;
+        }
+        dispose(transaction, decision);
+        const sender = transaction.sender;
+        const { user } = session;
+        if (policyApplies(decision) && user !== null && sender !== null && !ownsSender(session.context.accounts.senderLogins, user, sender, settings.localDomains)) {
+          session.note("info", { event: "sender-refused", sender: sender.address, user }, "sender not owned");
+          session.transaction = null;
+          session.refuse(replies.senderNotOwned);
+          return;
+        }
+        session.reply(replies.senderOk);
+      },
+    );
   },
 
   RCPT(session, command) {
@@ -84,16 +120,25 @@ const table: { readonly [V in Verb]: Handler<V> } = {
       session.reply(replies.tooManyRecipients);
       return undefined;
     }
-    const { domain } = command.recipient;
-    const mayRelay = session.user !== null || inNetworks(settings.relayNetworks, session.clientAddress);
-    if (domain !== "" && !settings.localDomains.has(domain) && !mayRelay) {
-      session.note("info", { event: "rcpt-refused", recipient: command.recipient.address }, "relay access denied");
-      session.refuse(replies.relayDenied);
-      return undefined;
-    }
-    transaction.recipients.push({ mailbox: command.recipient, parameters: command.params });
-    session.reply(replies.recipientOk);
-    return undefined;
+    const pending: Recipient = { mailbox: command.recipient, parameters: command.params, route: null };
+    return withRules(
+      session,
+      "rcpt",
+      (setup) => new RcptStageContext({ ...setup, envelope: transaction, mail: transaction.mailInfo }, pending),
+      (decision) => {
+        if (refused(session, decision)) return;
+        dispose(transaction, decision);
+        const { domain, address } = pending.mailbox;
+        const mayRelay = session.user !== null || inNetworks(settings.relayNetworks, session.clientAddress);
+        if (policyApplies(decision) && domain !== "" && !settings.localDomains.has(domain) && !mayRelay) {
+          session.note("info", { event: "rcpt-refused", recipient: address }, "relay access denied");
+          session.refuse(replies.relayDenied);
+          return;
+        }
+        transaction.recipients.push(pending);
+        session.reply(replies.recipientOk);
+      },
+    );
   },
 
   async DATA(session) {

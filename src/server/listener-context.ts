@@ -13,6 +13,8 @@ import type { ConnectionLimits } from "./connection-limits.ts";
 import { BlockList } from "node:net";
 import type { AccountStore } from "../accounts/sasl.ts";
 import type { SenderLogins } from "../accounts/sender-logins.ts";
+import type { RuleBook } from "../rules/rule-files.ts";
+import type { Logger } from "pino";
 import type { AuthFailures } from "../accounts/auth-failures.ts";
 
 export type ListenerConfig = Config["listener"][number];
@@ -110,6 +112,13 @@ export type ListenerContext = {
     readonly secret: Buffer;
     readonly failures: AuthFailures;
     readonly senderLogins: SenderLogins;
+  };
+  /** The rules of this configuration: sessions keep the ones they started with across reloads. */
+  readonly rules: {
+    readonly book: RuleBook;
+    readonly timeout: number;
+    readonly log: Logger;
+    readonly config: Config;
   };
   readonly sessionClosed: (session: Session) => void;
   /** This worker's connection and message counts (limits.*). */

@@ -8,6 +8,8 @@ import { TLSSocket } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type SaslExchange, type SaslMechanism, startSasl } from "../accounts/sasl.ts";
 import { answerSasl } from "./auth-dialogue.ts";
+import { withRules } from "./rule-stages.ts";
+import { StageContext } from "../rules/contexts.ts";
 import type { Logger } from "pino";
 import { CommandLineReader, LINE_TOO_LONG } from "../smtp/command-line.ts";
 import { formatReply, type Reply } from "../smtp/reply.ts";
@@ -31,6 +33,9 @@ export class Session {
   private readonly mailLog: Logger;
   readonly clientAddress: string;
   readonly clientPort: number;
+  /** The address and port the client connected to. */
+  readonly serverAddress: string;
+  readonly serverPort: number;
   readonly startedAt = Date.now();
   clientName: Promise<string | null>;
   greeting: "none" | "helo" | "ehlo" = "none";
@@ -46,8 +51,11 @@ export class Session {
   tls: { readonly version: string; readonly cipher: string } | null = null;
   /** The authenticated user (AUTH), if any. */
   user: string | null = null;
+  /** Set by a faccept before MAIL: no rule runs again in this session. */
+  private rulesOff = false;
   /** An AUTH exchange in progress: the next lines are SASL responses, not commands. */
   private sasl: SaslExchange | null = null;
+  private saslMechanism: SaslMechanism = "PLAIN";
 
   private socket: Socket;
   private reader: CommandLineReader;
@@ -69,6 +77,8 @@ export class Session {
     this.id = context.nextSessionId();
     this.clientAddress = client?.address ?? socket.remoteAddress ?? "unknown";
     this.clientPort = client?.port ?? socket.remotePort ?? 0;
+    this.serverAddress = socket.localAddress ?? "unknown";
+    this.serverPort = socket.localPort ?? 0;
     this.mailLog = context.logs.module("smtp", "mail");
     this.reader = new CommandLineReader(context.settings.maxCommandLength);
     this.clientName = reverseName(this.clientAddress);
@@ -153,6 +163,7 @@ export class Session {
       return undefined;
     }
     this.sasl = startSasl(mechanism, accounts.store, accounts.secret);
+    this.saslMechanism = mechanism;
     return this.saslStep(initialResponse ?? null);
   }
 
@@ -160,17 +171,42 @@ export class Session {
   private async saslStep(encoded: string | null): Promise<void> {
     const exchange = this.sasl!;
     this.sasl = null;
-    if (await answerSasl(this, exchange, encoded)) this.sasl = exchange;
+    if (await answerSasl(this, exchange, this.saslMechanism, encoded)) this.sasl = exchange;
   }
 
   get hostname(): string {
     return this.context.settings.hostname;
   }
 
+  /** The connect stage's rules, then the greeting (or the refusal, and the end: RFC 5321 §3.1). */
   private greet(): void {
     if (this.mode !== "greeting") return;
-    this.mode = "command";
-    this.reply({ code: 220, lines: [`${this.hostname} ESMTP Petrel`] });
+    const pending = withRules(
+      this,
+      "connect",
+      (setup) => new StageContext("connect", setup),
+      (decision) => {
+        if (this.mode !== "greeting") return;
+        if (decision.action === "refuse") {
+          this.close(decision.reply);
+          return;
+        }
+        this.mode = "command";
+        this.reply({ code: 220, lines: [`${this.hostname} ESMTP Petrel`] });
+      },
+    );
+    if (pending) this.wait(pending);
+  }
+
+  /** Whether rules are off for what the session does now (a faccept). */
+  rulesSkipped(): boolean {
+    return this.rulesOff || this.transaction?.rulesOff === true;
+  }
+
+  /** A faccept: no rule runs again in this transaction, or before MAIL in this session. */
+  skipRules(): void {
+    if (this.transaction !== null) this.transaction.rulesOff = true;
+    else this.rulesOff = true;
   }
 
   reply(reply: Reply): void {

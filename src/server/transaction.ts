@@ -3,7 +3,8 @@
 // (durable before the caller replies 250) or removes every trace of it. It decides no policy.
 
 import type { Mailbox } from "../smtp/address.ts";
-import type { MailParameters, RcptParameters } from "../smtp/parameters.ts";
+import type { MailParameters } from "../smtp/parameters.ts";
+import type { EnvelopeRecipient, EnvelopeState } from "../rules/contexts.ts";
 import type { MessageWriter, SpoolRecipient } from "../queue/spool.ts";
 import { formatReceived } from "../message/received.ts";
 import { ChunkedBody } from "../smtp/bdat.ts";
@@ -13,12 +14,17 @@ import { headerSectionEnd, missingSubmissionHeaders } from "../message/submissio
 const HEADER_HOLD_LIMIT = 64 * 1024;
 import type { Session } from "./session.ts";
 
-export type Recipient = { readonly mailbox: Mailbox; readonly parameters: RcptParameters };
+export type Recipient = EnvelopeRecipient;
 
-export class Transaction {
-  readonly sender: Mailbox | null;
+export class Transaction implements EnvelopeState {
+  /** The envelope: as MAIL and RCPT gave it, then as rules changed it. */
+  sender: Mailbox | null;
   readonly parameters: MailParameters;
   readonly recipients: Recipient[] = [];
+  /** A faccept: no rule runs again in this transaction. */
+  rulesOff = false;
+  /** What rules decided for the message as a whole: keep it in a quarantine, or keep nothing. */
+  disposition: { readonly action: "quarantine"; readonly name: string } | { readonly action: "discard" } | null = null;
   readonly startedAt = Date.now();
   /** The BDAT chunks announced so far (CHUNKING), counted against the size limit. */
   readonly chunks: ChunkedBody;
@@ -33,6 +39,12 @@ export class Transaction {
     this.sender = sender;
     this.parameters = parameters;
     this.chunks = new ChunkedBody({ maxSize });
+  }
+
+  /** The MAIL parameters rules see. */
+  get mailInfo(): { readonly size?: number; readonly body?: string; readonly smtputf8: boolean } {
+    const { size, body } = this.parameters;
+    return { size, body, smtputf8: this.smtputf8 };
   }
 
   get smtputf8(): boolean {
@@ -129,6 +141,7 @@ export class Transaction {
         protocol: this.protocol(session),
       },
       listener: session.context.listener.name,
+      ...(this.disposition?.action === "quarantine" ? { quarantine: this.disposition.name } : {}),
     });
     this.writer = null;
   }
@@ -143,5 +156,6 @@ export class Transaction {
 
 function spoolRecipient(recipient: Recipient): SpoolRecipient {
   const { notify, orcpt } = recipient.parameters;
-  return { address: recipient.mailbox.address, notify, orcpt, status: "pending" };
+  const route = recipient.route ?? undefined;
+  return { address: recipient.mailbox.address, notify, orcpt, route, status: "pending" };
 }

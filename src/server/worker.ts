@@ -16,6 +16,8 @@ import { readFile } from "node:fs/promises";
 import { readSenderLogins } from "../accounts/sender-logins.ts";
 import { readUsers, userStore } from "../accounts/user-file.ts";
 import { AuthFailures } from "../accounts/auth-failures.ts";
+import { emptyRuleBook, loadRuleFiles, type RuleBook } from "../rules/rule-files.ts";
+import { stages } from "../rules/api.ts";
 import type { ToPrimary, ToWorker } from "./control-messages.ts";
 
 const workerNumber = Number(process.env["PETREL_WORKER"] ?? "0");
@@ -56,13 +58,25 @@ async function configure(config: Config): Promise<void> {
     senderLogins: await readSenderLogins(auth.sender_logins),
     failures: new AuthFailures({ maxFailures: auth.max_failures, lockout: auth.lockout, failureDelay: auth.failure_delay }),
   };
-  await listeners.apply(config, { spool, logs, readBuffers, tls, accounts, nextSessionId: nextId, nextQueueId: nextId });
+  const rules = { book: await loadRules(config), timeout: config.rules.timeout, log: logs.module("rules", "mail"), config };
+  await listeners.apply(config, { spool, logs, readBuffers, tls, accounts, rules, nextSessionId: nextId, nextQueueId: nextId });
   if (!privilegesDropped) {
     const owner = identity(config);
     if (owner !== null) dropPrivileges(owner);
     privilegesDropped = true;
   }
   send({ type: "applied" });
+}
+
+/**
+ * The rule files, imported afresh; a file that fails to load fails this configuration (the primary logs why, and
+ * the worker keeps serving with the rules it had).
+ */
+async function loadRules(config: Config): Promise<RuleBook> {
+  if (config.rules.files.length === 0) return emptyRuleBook;
+  const book = await loadRuleFiles(config.rules.files);
+  logs!.system.info({ files: book.files, rules: stages.map((stage) => `${stage}: ${book[stage].length}`).join(", ") }, "rules loaded");
+  return book;
 }
 
 /** Stops accepting, lets sessions end their transactions, and exits once none is left (or at the deadline). */

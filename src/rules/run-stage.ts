@@ -1,0 +1,99 @@
+// Runs one stage's rules in order against a context until one returns a verdict. Each rule runs under a
+// deadline (rules.timeout): past it the rule's ctx.signal is aborted and the stage fails. A rule that throws,
+// rejects, overruns its deadline or returns something that is not a verdict makes the stage fail: the caller
+// answers 451 4.3.0 (fail closed), never accepts. Synchronous rules cost no timer and no promise; only a rule
+// that returns a promise makes the rest of the stage asynchronous.
+
+import type { Verdict } from "./api.ts";
+import type { LoadedRule } from "./rule-files.ts";
+import { isVerdict } from "./verdicts.ts";
+
+export type StageOutcome =
+  /** No rule decided: the stage's built-in policy applies. */
+  | { readonly kind: "next" }
+  | { readonly kind: "verdict"; readonly verdict: Verdict; readonly rule: LoadedRule }
+  | { readonly kind: "failed"; readonly rule: LoadedRule; readonly error: string };
+
+/** What the runner needs of a context: a fresh signal per rule, aborted at the rule's deadline. */
+export interface RuleClock {
+  startRule(rule: LoadedRule): void;
+  expire(reason: Error): void;
+}
+
+const NEXT: StageOutcome = Object.freeze({ kind: "next" });
+
+export function runStage(rules: readonly LoadedRule[], ctx: RuleClock, timeout: number): StageOutcome | Promise<StageOutcome> {
+  for (let index = 0; index < rules.length; index++) {
+    const rule = rules[index]!;
+    ctx.startRule(rule);
+    let result: unknown;
+    try {
+      result = rule.run(ctx as never);
+    } catch (error) {
+      return failed(rule, error);
+    }
+    if (result instanceof Promise) return finishAsync(rules, index, result, ctx, timeout);
+    const outcome = decide(rule, result);
+    if (outcome !== null) return outcome;
+  }
+  return NEXT;
+}
+
+async function finishAsync(
+  rules: readonly LoadedRule[],
+  from: number,
+  first: Promise<unknown>,
+  ctx: RuleClock,
+  timeout: number,
+): Promise<StageOutcome> {
+  let pending: unknown = first;
+  for (let index = from; index < rules.length; index++) {
+    const rule = rules[index]!;
+    if (index > from) {
+      ctx.startRule(rule);
+      try {
+        pending = rule.run(ctx as never);
+      } catch (error) {
+        return failed(rule, error);
+      }
+    }
+    let result: unknown;
+    try {
+      result = pending instanceof Promise ? await withDeadline(pending, ctx, timeout) : pending;
+    } catch (error) {
+      return failed(rule, error);
+    }
+    const outcome = decide(rule, result);
+    if (outcome !== null) return outcome;
+  }
+  return NEXT;
+}
+
+function withDeadline(work: Promise<unknown>, ctx: RuleClock, timeout: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(`no verdict within ${timeout} ms (rules.timeout)`);
+      error.name = "TimeoutError";
+      ctx.expire(error);
+      reject(error);
+    }, timeout);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+function decide(rule: LoadedRule, result: unknown): StageOutcome | null {
+  if (result === undefined) return null;
+  if (isVerdict(result)) return { kind: "verdict", verdict: result, rule };
+  return { kind: "failed", rule, error: `returned ${describe(result)}, not a verdict (return ctx.accept(), ctx.deny()... or nothing)` };
+}
+
+function failed(rule: LoadedRule, error: unknown): StageOutcome {
+  return { kind: "failed", rule, error: error instanceof Error ? `${error.name}: ${error.message}` : `threw ${describe(error)}` };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") return "an object";
+  return `${typeof value} ${String(value).slice(0, 40)}`;
+}

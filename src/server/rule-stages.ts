@@ -1,0 +1,59 @@
+// Runs a stage's rules for a session: builds the stage's ctx from the session (only when the stage has rules:
+// a stage without rules costs one array length check), runs them, and hands the handler the decision. The
+// handler's continuation runs at once when every rule was synchronous, else once the last one settles (the
+// session reads nothing meanwhile). Also what the session shows rules about its connection.
+
+import type { Connection, Stage } from "../rules/api.ts";
+import type { StageContext, StageSetup } from "../rules/contexts.ts";
+import { runStage } from "../rules/run-stage.ts";
+import { CONTINUE, type Decision, decide } from "./rule-verdicts.ts";
+import type { Session } from "./session.ts";
+
+/** The connection as rules see it at this moment (HELO, TLS and AUTH change as the session goes on). */
+export function connectionOf(session: Session, clientName: string | null): Connection {
+  const listener = session.context.listener;
+  return {
+    id: session.id,
+    client: { address: session.clientAddress, port: session.clientPort, name: clientName },
+    server: { address: session.serverAddress, port: session.serverPort },
+    listener: { name: listener.name, role: listener.role },
+    tls: session.tls,
+    helo: session.greeting === "none" ? null : session.helo,
+    user: session.user,
+  };
+}
+
+/**
+ * Runs `stage` and then `then` with the decision; returns a promise only when a rule was asynchronous (or the
+ * client's reverse name had to be awaited). `makeContext` builds the ctx from the common setup.
+ */
+export function withRules(
+  session: Session,
+  stage: Stage,
+  makeContext: (setup: StageSetup) => StageContext,
+  then: (decision: Decision) => void,
+): Promise<void> | undefined {
+  const rules = session.context.rules.book[stage];
+  if (rules.length === 0 || session.rulesSkipped()) {
+    then(CONTINUE);
+    return undefined;
+  }
+  return session.clientName.then(async (clientName) => {
+    const setup: StageSetup = {
+      connection: connectionOf(session, clientName),
+      log: session.context.rules.log,
+      config: session.context.rules.config,
+      localDomains: session.context.settings.localDomains,
+    };
+    const outcome = await runStage(rules, makeContext(setup), session.context.rules.timeout);
+    then(decide(session, stage, outcome));
+  });
+}
+
+/** Applies a refusal; true when the handler must stop there. */
+export function refused(session: Session, decision: Decision): boolean {
+  if (decision.action !== "refuse") return false;
+  if (decision.close) session.close(decision.reply);
+  else session.refuse(decision.reply);
+  return true;
+}
