@@ -178,7 +178,8 @@ export class SpoolMessageWriter implements MessageWriter {
       throw new SpoolError("SPOOL_BAD_ENVELOPE", `message ${this.#id}: bad envelope, ${problem}`);
     }
     const tmpPath = paths.tmp(this.#id);
-    const incomingPath = paths.envelope("incoming", this.#id);
+    // A message a rule quarantined goes to quarantine/ instead of incoming/, by the same steps.
+    const incomingPath = paths.envelope(draft.quarantine === undefined ? "incoming" : "quarantine", this.#id);
     try {
       const bodyWritten = this.#streamed() || this.#failure !== null;
       if (bodyWritten) {

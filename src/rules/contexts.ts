@@ -202,8 +202,8 @@ function lmtpUrl(url: string): string {
   throw new TypeError(`lmtp route: "${url}" is not lmtp://host:port or unix:/path`);
 }
 
-/** Routes for the recipients a target picks: `only` (the RCPT being added), or one address, or all. */
-class RoutingView implements Routing {
+/** Routes for the recipients a target picks: the RCPT being added, or one address, or all. */
+export class RoutingView implements Routing {
   readonly #pick: (target?: RouteTarget) => EnvelopeRecipient[];
 
   constructor(pick: (target?: RouteTarget) => EnvelopeRecipient[]) {

@@ -11,6 +11,7 @@ import { replies } from "../smtp/replies.ts";
 import { withText } from "../smtp/reply.ts";
 import type { Session } from "./session.ts";
 import type { Transaction } from "./transaction.ts";
+import { preqStage } from "./preq-stage.ts";
 
 export type BodyStep = {
   readonly done: boolean;
@@ -32,7 +33,6 @@ function store(transaction: Transaction, slices: readonly Buffer[]): Promise<voi
   return full ? transaction.drained() : null;
 }
 
-/** Ends the message: refuses it (removing every trace) or commits it and answers 250 with the queue id. */
 type Refusal = "too-big" | "bare-line-ending" | "nul";
 
 const refusals: { readonly [R in Refusal]: Reply } = {
@@ -41,6 +41,10 @@ const refusals: { readonly [R in Refusal]: Reply } = {
   nul: replies.nulInData,
 };
 
+/**
+ * Ends the message: refuses it (removing every trace), or runs the preq rules and then refuses, drops,
+ * quarantines or queues it, answering 250 with the queue id once it is durable.
+ */
 export async function finishMessage(session: Session, refusal: Refusal | null): Promise<void> {
   const transaction = session.transaction!;
   session.transaction = null;
@@ -49,6 +53,23 @@ export async function finishMessage(session: Session, refusal: Refusal | null): 
     await transaction.abort();
     session.note("info", { event: "refused", reason: refusal, ...fields }, "message refused");
     session.reply(refusals[refusal]);
+    return;
+  }
+  const decision = await preqStage(session, transaction);
+  if (decision.action === "refuse") {
+    await transaction.abort();
+    session.note("info", { event: "refused", reason: "rule", ...fields }, "message refused");
+    if (decision.close) session.close(decision.reply);
+    else session.refuse(decision.reply);
+    return;
+  }
+  if (decision.action === "quarantine" || decision.action === "discard") transaction.disposition = decision;
+  if (transaction.disposition?.action === "discard" || transaction.recipients.length === 0) {
+    // Answered like a queued message: the sender learns nothing (a rule chose to drop it, or removed every recipient).
+    await transaction.abort();
+    session.messages += 1;
+    session.note("info", { event: "discarded", ...fields, reason: transaction.recipients.length === 0 ? "no recipients left" : "rule" }, "message discarded");
+    session.reply(withText(replies.queued, `queued as ${transaction.queueId}`));
     return;
   }
   try {
@@ -63,8 +84,10 @@ export async function finishMessage(session: Session, refusal: Refusal | null): 
   session.note(
     "info",
     {
-      event: "queued",
+      event: transaction.disposition?.action === "quarantine" ? "quarantined" : "queued",
+      quarantine: transaction.disposition?.action === "quarantine" ? transaction.disposition.name : undefined,
       ...fields,
+      size: transaction.size,
       client: session.clientAddress,
       sender: transaction.sender?.address ?? "",
       recipients: transaction.recipients.map((recipient) => recipient.mailbox.address),

@@ -115,6 +115,17 @@ export class Transaction implements EnvelopeState {
     return this.writer?.size ?? 0;
   }
 
+  /** The first `limit` bytes of the message as it will be queued (Received header first). */
+  readHead(limit: number): Promise<Buffer> {
+    if (this.held !== null) this.release(); // the whole message is in: the held header section goes in first
+    return this.writer!.readHead(limit);
+  }
+
+  /** Replaces the first `length` bytes of the message (the header section rules edited). */
+  replaceHead(length: number, replacement: Buffer): Promise<void> {
+    return this.writer!.replaceHead(length, replacement);
+  }
+
   /** Makes the message durable in the spool; resolves only once it is safe to answer 250. */
   async commit(session: Session): Promise<void> {
     if (this.held !== null) this.release(); // a message that is all header section

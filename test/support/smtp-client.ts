@@ -61,9 +61,10 @@ export class RawClient {
     });
   }
 
-  static open(port: number, host = "127.0.0.1"): Promise<RawClient> {
+  /** `localAddress`: the client's own address (another 127.0.0.x, to look like another client). */
+  static open(port: number, host = "127.0.0.1", localAddress?: string): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ port, host }, () => resolve(new RawClient(socket)));
+      const socket = connect({ port, host, localAddress }, () => resolve(new RawClient(socket)));
       socket.once("error", reject);
     });
   }

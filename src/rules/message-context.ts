@@ -1,0 +1,117 @@
+// The ctx of the stages that see the message (preq; postq and delivery reuse it): the header section as an
+// editable HeaderFields, the whole message on demand, its MIME structure parsed once by postal-mime, and the
+// exports (.eml, .json) into a directory. Edits stay in the HeaderFields until the server writes them into the
+// spooled message after the stage; raw() and the exports already show them.
+
+import { randomBytes } from "node:crypto";
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import PostalMime, { type Email } from "postal-mime";
+import type { Attachment, Exports, Message, RouteTarget, Routing } from "./api.ts";
+import { MailStageContext, type MailSetup, RoutingView } from "./contexts.ts";
+import type { HeaderFields } from "../message/header-fields.ts";
+
+/** The message as the transaction holds it. */
+export interface MessageSource {
+  readonly queueId: string | null;
+  readonly size: number;
+  /** The first `limit` bytes of the message. */
+  readHead(limit: number): Promise<Buffer>;
+}
+
+/** The header section rules edit: its fields, and how many bytes of the message it replaces. */
+export type HeaderSection = { readonly fields: HeaderFields; readonly length: number };
+
+class MessageView implements Message {
+  readonly #source: MessageSource;
+  readonly #section: HeaderSection;
+  #mime: Promise<Email> | null = null;
+
+  constructor(source: MessageSource, section: HeaderSection) {
+    this.#source = source;
+    this.#section = section;
+  }
+
+  get size(): number {
+    return this.#source.size - this.#section.length + this.#section.fields.byteLength;
+  }
+
+  get headers(): HeaderFields {
+    return this.#section.fields;
+  }
+
+  async raw(): Promise<Buffer> {
+    const whole = await this.#source.readHead(this.#source.size);
+    return Buffer.concat([this.#section.fields.toBuffer(), whole.subarray(this.#section.length)]);
+  }
+
+  mime(): Promise<Email> {
+    this.#mime ??= this.raw().then((raw) => PostalMime.parse(raw, { attachmentEncoding: "arraybuffer" }));
+    return this.#mime;
+  }
+
+  async attachments(): Promise<readonly Attachment[]> {
+    const email = await this.mime();
+    return email.attachments.map((attachment) => ({
+      filename: attachment.filename,
+      mimeType: attachment.mimeType,
+      size: typeof attachment.content === "string" ? Buffer.byteLength(attachment.content) : attachment.content.byteLength,
+    }));
+  }
+}
+
+/** Writes a file under a temporary name, then renames it: a reader never sees half of it. */
+async function writeWhole(directory: string, name: string, data: Buffer | string): Promise<string> {
+  await mkdir(directory, { recursive: true });
+  const path = join(directory, name);
+  const temporary = join(directory, `.${name}.${randomBytes(6).toString("hex")}.tmp`);
+  await writeFile(temporary, data, { mode: 0o640 });
+  await rename(temporary, path);
+  return path;
+}
+
+export class MessageStageContext extends MailStageContext {
+  readonly queueId: string;
+  readonly message: MessageView;
+  readonly route: Routing;
+  readonly export: Exports;
+
+  constructor(stage: "preq" | "postq", setup: MailSetup, source: MessageSource, section: HeaderSection) {
+    super(stage, setup);
+    this.queueId = source.queueId ?? "";
+    const message = new MessageView(source, section);
+    this.message = message;
+    this.route = new RoutingView((target?: RouteTarget) => this.pick(target));
+    const envelope = this.envelope;
+    this.export = {
+      eml: async (directory) => writeWhole(directory, `${this.queueId}.eml`, await message.raw()),
+      json: async (directory) => {
+        const email = await message.mime();
+        const document = {
+          queueId: this.queueId,
+          receivedAt: this.now.toISOString(),
+          envelope: { sender: envelope.sender, recipients: envelope.recipients },
+          client: this.connection.client,
+          headers: message.headers.names().map((name, index) => ({ name, value: message.headers.getAll(name)[countBefore(message.headers.names(), index)] })),
+          mime: {
+            subject: email.subject,
+            from: email.from,
+            to: email.to,
+            date: email.date,
+            messageId: email.messageId,
+            text: email.text,
+            html: email.html,
+            attachments: email.attachments.map(({ filename, mimeType, disposition, contentId }) => ({ filename, mimeType, disposition, contentId })),
+          },
+        };
+        return writeWhole(directory, `${this.queueId}.json`, `${JSON.stringify(document, null, 2)}\n`);
+      },
+    };
+  }
+}
+
+/** How many fields before `index` bear the same name (case-insensitively): picks the right one of getAll(). */
+function countBefore(names: readonly string[], index: number): number {
+  const name = names[index]!.toLowerCase();
+  return names.slice(0, index).filter((other) => other.toLowerCase() === name).length;
+}

@@ -1,0 +1,51 @@
+// The preq stage: the message has been received whole and is not yet queued; its rules see and edit the
+// header section, the envelope and the routes, then the server either queues the message (with the edited
+// header section written into it), quarantines it, drops it, or refuses it. A header section longer than
+// HEADER_LIMIT can be read by rules but not edited: an edit then fails the stage closed.
+
+import { HeaderFields } from "../message/header-fields.ts";
+import { headerSectionEnd } from "../message/submission-headers.ts";
+import { MessageStageContext } from "../rules/message-context.ts";
+import { runStage } from "../rules/run-stage.ts";
+import { CONTINUE, type Decision, decide } from "./rule-verdicts.ts";
+import { connectionOf } from "./rule-stages.ts";
+import type { Session } from "./session.ts";
+import type { Transaction } from "./transaction.ts";
+import { reply } from "../smtp/reply.ts";
+
+const HEADER_LIMIT = 256 * 1024;
+const headerTooLong = reply(451, "4.3.0", "temporary local problem, try again later");
+
+/** Runs the preq rules on the message the transaction holds; the edits are in it when this resolves. */
+export async function preqStage(session: Session, transaction: Transaction): Promise<Decision> {
+  const rules = session.context.rules.book.preq;
+  if (rules.length === 0 || session.rulesSkipped()) return CONTINUE;
+  const head = await transaction.readHead(HEADER_LIMIT);
+  const end = headerSectionEnd(head);
+  const whole = end >= 0 || transaction.size <= HEADER_LIMIT;
+  // The fields end with the CRLF of the last one; the empty line stays in the body part.
+  const length = end >= 2 ? end - 2 : end === -1 && whole ? head.length : 0;
+  const fields = new HeaderFields(head.subarray(0, length));
+  const context = session.context;
+  const ctx = new MessageStageContext(
+    "preq",
+    {
+      connection: connectionOf(session, await session.clientName),
+      log: context.rules.log,
+      config: context.rules.config,
+      localDomains: context.settings.localDomains,
+      envelope: transaction,
+      mail: transaction.mailInfo,
+    },
+    transaction,
+    { fields, length },
+  );
+  const decision = decide(session, "preq", await runStage(rules, ctx, context.rules.timeout));
+  if (decision.action === "refuse" || !fields.changed) return decision;
+  if (end < 0 && !whole) {
+    session.note("error", { event: "rule-failed", stage: "preq", error: "header section too long to edit" }, "rule failed: failing closed");
+    return { action: "refuse", reply: headerTooLong, close: false };
+  }
+  await transaction.replaceHead(length, fields.toBuffer());
+  return decision;
+}
