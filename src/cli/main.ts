@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `petrel` command line: one table of subcommands (serve, config, queue), each a small module.
+// The `petrel` command line: one table of subcommands (serve, config, queue, user, rules), each a small module.
 // It parses only the global `--config FILE` option and hands the rest of the arguments over.
 
 import process from "node:process";
@@ -7,6 +7,7 @@ import { serve } from "../server/primary.ts";
 import { runConfigCommand } from "./config-command.ts";
 import { runQueueCommand } from "./queue-command.ts";
 import { runUserCommand } from "./user-command.ts";
+import { runRulesCommand } from "./rules-command.ts";
 import { loadConfig, ConfigError } from "../config/load.ts";
 
 const USAGE = `usage: petrel <command> [--config FILE]
@@ -17,6 +18,10 @@ const USAGE = `usage: petrel <command> [--config FILE]
   user add NAME          add a user for SMTP AUTH (password on standard input)
   user remove NAME       remove a user
   user list              list the users
+  rules check FILE...    type-check rule files, load them and list their rules
+  rules test FILE --from A --to B [--to C] [--client IP] [--helo NAME] [--user NAME] [--message FILE.eml]
+                         run one transaction through the rules and print each verdict and reply
+  rules reload           load the configured rule files, then have the running server take them
 `;
 
 /** Removes `--config FILE` (or `--config=FILE`) from argv and returns it. */
@@ -47,6 +52,10 @@ const commands: Record<string, (argv: string[], configPath: string | undefined) 
   async queue(argv, configPath) {
     const { config } = await loadConfig(configPath);
     return runQueueCommand(argv, config.spool.dir, process.stdout);
+  },
+  async rules(argv, configPath) {
+    const { config } = await loadConfig(configPath);
+    return runRulesCommand(argv, config, process.stdout, process.stderr);
   },
   async user(argv, configPath) {
     const { config } = await loadConfig(configPath);

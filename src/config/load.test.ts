@@ -101,7 +101,7 @@ test("unknown keys at the top, nested, and in an array of tables name the line a
     `colour = "blue"\n[smtp.timeouts]\ncommand = "1m"\nidle = "1m"\n[[listener]]\naddress = "127.0.0.1"\nport = 25\n[[listener]]\naddress = "::1"\nprot = 26\n`,
   );
   assert.deepEqual(lines, [
-    "petrel.toml:1: colour: unknown key (expected one of: server, spool, tls, auth, limits, smtp, listener, log)",
+    "petrel.toml:1: colour: unknown key (expected one of: server, spool, tls, auth, limits, smtp, dns, rules, listener, log)",
     "petrel.toml:4: smtp.timeouts.idle: unknown key (expected one of: command, data, message)",
     "petrel.toml:8: listener[1].port: missing (expected an integer)",
     "petrel.toml:10: listener[1].prot: unknown key (expected one of: name, address, port, role, max_message_size, greeting_delay, plaintext_auth, proxy_protocol, proxy_from)",

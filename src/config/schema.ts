@@ -173,12 +173,22 @@ function nameListeners(listeners: ListenerInput[], ctx: z.RefinementCtx) {
   return named;
 }
 
+/** "192.0.2.53", "192.0.2.53:5353", "2001:db8::53" or "[2001:db8::53]:5353", as Resolver.setServers takes them. */
+function isResolverAddress(text: string): boolean {
+  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
+  if (bracketed) return net.isIP(bracketed[1]!) === 6 && Number(bracketed[2] ?? 53) <= 65535;
+  const withPort = /^([\d.]+):(\d{1,5})$/.exec(text);
+  if (withPort) return net.isIP(withPort[1]!) === 4 && Number(withPort[2]) <= 65535;
+  return net.isIP(text) !== 0;
+}
+
 const configObject = z.strictObject({
   server: z
     .strictObject({
       hostname: domainName("a host name", "mx.example.org").default(() => os.hostname()),
       workers: workers.prefault("auto"),
       shutdown_timeout: duration().prefault("30s"),
+      pid_file: filePath().default("./var/petrel.pid"), // the primary's pid, for `petrel rules reload`
       // Started as root: workers bind the listeners (ports below 1024 too), then run as this user and group;
       // the spool, TLS and AUTH files are handed to them. Unset: run as whoever started Petrel.
       user: z.string().min(1).optional(),
@@ -248,11 +258,18 @@ const configObject = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  dns: z
+    .strictObject({
+      // The resolvers Petrel asks ("192.0.2.53", "[2001:db8::53]:53", "127.0.0.1:5353"); none: the system's.
+      servers: z.array(z.string().refine(isResolverAddress, "an IP address, optionally with :port ([IPv6]:port)")).default([]),
+    })
+    .prefault({}),
   // Rule files (rules/): TypeScript or JavaScript modules, run in this order at every stage.
   rules: z
     .strictObject({
       files: z.array(filePath()).default([]),
       timeout: duration().prefault("10s"), // one rule's deadline; past it the stage fails closed (451 4.3.0)
+      settings: z.record(z.string(), z.unknown()).default({}), // free values for rule files: ctx.settings
     })
     .prefault({}),
   listener: z

@@ -1,6 +1,7 @@
 // The client's verified reverse name (forward-confirmed reverse DNS, "FCrDNS"): the PTR name whose own
 // A/AAAA records lead back to the client address, or null. Loopback clients are "localhost" without a
-// query. Every lookup is bounded by a timeout; a DNS failure only means "no name", never an error.
+// query. Every lookup is bounded by a timeout; a DNS failure only means "no name", never an error. The
+// servers asked are dns.servers, else the system's.
 
 import { Resolver } from "node:dns/promises";
 import { isIP } from "node:net";
@@ -9,10 +10,12 @@ function isLoopback(address: string): boolean {
   return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
 }
 
-export async function reverseName(address: string): Promise<string | null> {
+/** `servers`: dns.servers of the configuration ("ip" or "ip:port"); empty: the system's resolvers. */
+export async function reverseName(address: string, servers: readonly string[]): Promise<string | null> {
   if (isLoopback(address)) return "localhost";
   const plain = address.startsWith("::ffff:") ? address.slice(7) : address;
   const resolver = new Resolver({ timeout: 2000, tries: 1 });
+  if (servers.length > 0) resolver.setServers(servers);
   try {
     const names = await resolver.reverse(plain);
     for (const name of names.slice(0, 5)) {

@@ -1,11 +1,15 @@
 // What a rule file sees: the module rule files import as "petrel/rules". It declares the stages, the shape of
 // a rule file (defineRules), the context each stage's rules get, the verdicts they return and the routes they
-// give recipients. Types only, plus defineRules: the implementations live in contexts.ts and verdicts.ts, so
-// that a rule file type-checks against this one page. docs/rules.md documents every verdict at every stage.
+// give recipients, and the helper objects (networks, address and domain lists, list files) from objects/.
+// Types only, plus defineRules and those helpers: the contexts live in contexts.ts and verdicts.ts, so that a
+// rule file type-checks against this one page. docs/rules.md documents every verdict at every stage.
 
 import type { Route } from "../queue/envelope.ts";
 
 export type { Route };
+export { networks, isIp, type Networks } from "./objects/networks.ts";
+export { addressList, domainList, type AddressList, type DomainList } from "./objects/addresses.ts";
+export { readListFile, networksFromFile, addressesFromFile, domainsFromFile } from "./objects/list-file.ts";
 
 /** The stages, in the order a message meets them. One spelling in code, config, logs and docs. */
 export const stages = ["connect", "helo", "auth", "mail", "rcpt", "preq", "postq", "delivery"] as const;
@@ -101,6 +105,8 @@ export interface BaseContext extends Verdicts {
   readonly signal: AbortSignal;
   /** The server's configuration, read-only. */
   readonly config: unknown;
+  /** The [rules.settings] table of the configuration: values rule files take from there (lists, thresholds). */
+  readonly settings: Readonly<Record<string, unknown>>;
 }
 
 export type ConnectContext = BaseContext;

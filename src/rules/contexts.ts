@@ -33,7 +33,7 @@ export interface EnvelopeState {
 export type StageSetup = {
   readonly connection: Connection;
   readonly log: Pino;
-  readonly config: unknown;
+  readonly config: { readonly rules: { readonly settings: Readonly<Record<string, unknown>> } };
   readonly localDomains: ReadonlySet<string>;
 };
 
@@ -51,7 +51,8 @@ export function mailboxOf(address: string, role: "sender" | "recipient"): Mailbo
 export class StageContext implements RuleClock {
   readonly stage: Stage;
   readonly connection: Connection;
-  readonly config: unknown;
+  readonly config: StageSetup["config"];
+  readonly settings: Readonly<Record<string, unknown>>;
   readonly now = new Date();
   readonly log: Logger;
   protected readonly setup: StageSetup;
@@ -63,6 +64,7 @@ export class StageContext implements RuleClock {
     this.setup = setup;
     this.connection = setup.connection;
     this.config = setup.config;
+    this.settings = setup.config.rules.settings;
     const line = (level: "info" | "warn" | "error") => (message: string, fields?: Record<string, unknown>) =>
       setup.log[level]({ ...fields, session: setup.connection.id, stage, rule: this.#rule?.name, file: this.#rule?.file }, message);
     this.log = { info: line("info"), warn: line("warn"), error: line("error") };

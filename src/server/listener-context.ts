@@ -21,6 +21,8 @@ export type ListenerConfig = Config["listener"][number];
 
 export type ListenerSettings = {
   readonly hostname: string;
+  /** dns.servers: the resolvers for reverse names (empty: the system's). */
+  readonly dnsServers: readonly string[];
   readonly role: ListenerConfig["role"];
   readonly localDomains: ReadonlySet<string>;
   readonly maxMessageSize: number;
@@ -135,6 +137,7 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
   const plain = [...offered, ...(startTls ? ["STARTTLS"] : []), ...(plaintextAuth ? [AUTH] : [])];
   return {
     hostname: config.server.hostname,
+    dnsServers: config.dns.servers,
     role: listener.role,
     localDomains: new Set(smtp.local_domains.map((domain) => domain.toLowerCase())),
     maxMessageSize,

@@ -7,6 +7,7 @@ import cluster, { type Worker } from "node:cluster";
 import { availableParallelism } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { removePidFile, runningPid, writePidFile } from "./pid-file.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { createLogs, type Logs } from "../log/logs.ts";
@@ -140,6 +141,7 @@ class Primary {
     }, timeout + 5000);
     await Promise.all(exits);
     clearTimeout(force);
+    await removePidFile(this.config.server.pid_file);
     this.logs.system.info("petrel stopped");
     await this.logs.flush();
     process.exit(exitCode);
@@ -162,9 +164,12 @@ export async function serve(configPath: string | undefined): Promise<void> {
     exec: fileURLToPath(new URL("./worker.ts", import.meta.url)),
     execArgv: [...process.execArgv, "--expose-gc"], // see read-buffers.ts
   });
+  const running = await runningPid(config.server.pid_file);
+  if (running !== null) throw new Error(`petrel already runs with this configuration (pid ${running}, ${config.server.pid_file})`);
   const primary = new Primary(config, configPath, logs);
   try {
     await primary.start();
+    await writePidFile(config.server.pid_file);
   } catch (error) {
     logs.system.fatal({ error: String(error) }, "petrel could not start");
     await primary.stop("startup failure", 1);

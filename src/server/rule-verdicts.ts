@@ -59,7 +59,10 @@ function replyFor(verdict: Verdict, fallback: Reply, stage: Stage): Reply {
 
 /** Logs the outcome and turns it into what the session does next. */
 export function decide(session: Session, stage: Stage, outcome: StageOutcome): Decision {
-  if (outcome.kind === "next") return CONTINUE;
+  if (outcome.kind === "next") {
+    session.note("debug", { event: "rule-verdict", stage, verdict: "next" }, "no rule decided");
+    return CONTINUE;
+  }
   const { rule } = outcome;
   if (outcome.kind === "failed") return failed(session, stage, rule.name, rule.file, outcome.error);
   const { verdict } = outcome;

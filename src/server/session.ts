@@ -81,7 +81,7 @@ export class Session {
     this.serverPort = socket.localPort ?? 0;
     this.mailLog = context.logs.module("smtp", "mail");
     this.reader = new CommandLineReader(context.settings.maxCommandLength);
-    this.clientName = reverseName(this.clientAddress);
+    this.clientName = reverseName(this.clientAddress, context.settings.dnsServers);
 
     if (socket instanceof TLSSocket) this.tls = describeTls(socket);
     this.listen(socket);

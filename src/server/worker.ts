@@ -11,14 +11,8 @@ import { createQueueIdSource } from "../queue/queue-id.ts";
 import { Listeners } from "./listeners.ts";
 import { ReadBuffers } from "./read-buffers.ts";
 import { dropPrivileges, identity } from "./privileges.ts";
-import { tlsSetup } from "./tls-certificate.ts";
-import { readFile } from "node:fs/promises";
-import { readSenderLogins } from "../accounts/sender-logins.ts";
-import { readUsers, userStore } from "../accounts/user-file.ts";
-import { AuthFailures } from "../accounts/auth-failures.ts";
-import { emptyRuleBook, loadRuleFiles, type RuleBook } from "../rules/rule-files.ts";
-import { stages } from "../rules/api.ts";
 import type { ToPrimary, ToWorker } from "./control-messages.ts";
+import { servedParts } from "./served-parts.ts";
 
 const workerNumber = Number(process.env["PETREL_WORKER"] ?? "0");
 const listeners = new Listeners();
@@ -50,33 +44,16 @@ async function configure(config: Config): Promise<void> {
   } else if (config.spool.dir !== spoolDir) {
     logs.system.warn({ dir: config.spool.dir, current: spoolDir }, "spool.dir changes take effect after a restart");
   }
-  const tls = await tlsSetup(config);
-  const { auth } = config;
-  const accounts = {
-    store: userStore(await readUsers(auth.users)),
-    secret: await readFile(auth.secret),
-    senderLogins: await readSenderLogins(auth.sender_logins),
-    failures: new AuthFailures({ maxFailures: auth.max_failures, lockout: auth.lockout, failureDelay: auth.failure_delay }),
-  };
-  const rules = { book: await loadRules(config), timeout: config.rules.timeout, log: logs.module("rules", "mail"), config };
-  await listeners.apply(config, { spool, logs, readBuffers, tls, accounts, rules, nextSessionId: nextId, nextQueueId: nextId });
+  // A file that cannot be read or a rule file that fails to load rejects here: the primary logs why, and this
+  // worker goes on with the configuration (and rules) it had.
+  const shared = await servedParts(config, { spool, logs, readBuffers, nextId });
+  await listeners.apply(config, shared);
   if (!privilegesDropped) {
     const owner = identity(config);
     if (owner !== null) dropPrivileges(owner);
     privilegesDropped = true;
   }
   send({ type: "applied" });
-}
-
-/**
- * The rule files, imported afresh; a file that fails to load fails this configuration (the primary logs why, and
- * the worker keeps serving with the rules it had).
- */
-async function loadRules(config: Config): Promise<RuleBook> {
-  if (config.rules.files.length === 0) return emptyRuleBook;
-  const book = await loadRuleFiles(config.rules.files);
-  logs!.system.info({ files: book.files, rules: stages.map((stage) => `${stage}: ${book[stage].length}`).join(", ") }, "rules loaded");
-  return book;
 }
 
 /** Stops accepting, lets sessions end their transactions, and exits once none is left (or at the deadline). */

@@ -48,6 +48,8 @@ function configText(dir: string, port: number, options: PetrelOptions): string {
     `[server]\nhostname = "mx.petrel.test"\nworkers = ${options.workers ?? 1}\nshutdown_timeout = "5s"\n${options.server ?? ""}`,
     `[spool]\ndir = "${join(dir, "spool")}"`,
     `[log]\nformat = "json"\nlevel = "debug"`,
+    // Traffic stays on loopback: reverse lookups of made-up clients go to a port where no one answers.
+    options.toml?.includes("[dns]") ? "" : '[dns]\nservers = ["127.0.0.1:9"]',
     options.toml ?? "",
     // Tests send refusals in bulk: no tarpit unless a test sets its own [limits].
     options.toml?.includes("[limits]") ? "" : '[limits]\nerror_delay = "0s"',
