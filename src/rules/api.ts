@@ -191,7 +191,10 @@ export interface Attachment {
 export interface Message {
   /** Bytes, Petrel's Received header included. */
   readonly size: number;
-  /** The header section (Petrel's Received header first); edits are written before the message is queued. */
+  /**
+   * The header section as the client sent it (Petrel's own Received header stays above it and is not part of it);
+   * edits are written into the message before it is queued.
+   */
   readonly headers: Headers;
   /** The whole message as it stands (header edits included). */
   raw(): Promise<Buffer>;

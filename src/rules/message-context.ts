@@ -19,8 +19,8 @@ export interface MessageSource {
   readHead(limit: number): Promise<Buffer>;
 }
 
-/** The header section rules edit: its fields, and how many bytes of the message it replaces. */
-export type HeaderSection = { readonly fields: HeaderFields; readonly length: number };
+/** The header section rules edit: its fields, where it starts (after Petrel's Received header) and its length. */
+export type HeaderSection = { readonly fields: HeaderFields; readonly start: number; readonly length: number };
 
 class MessageView implements Message {
   readonly #source: MessageSource;
@@ -42,7 +42,8 @@ class MessageView implements Message {
 
   async raw(): Promise<Buffer> {
     const whole = await this.#source.readHead(this.#source.size);
-    return Buffer.concat([this.#section.fields.toBuffer(), whole.subarray(this.#section.length)]);
+    const { fields, start, length } = this.#section;
+    return Buffer.concat([whole.subarray(0, start), fields.toBuffer(), whole.subarray(start + length)]);
   }
 
   mime(): Promise<Email> {

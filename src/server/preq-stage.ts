@@ -1,6 +1,7 @@
 // The preq stage: the message has been received whole and is not yet queued; its rules see and edit the
 // header section, the envelope and the routes, then the server either queues the message (with the edited
-// header section written into it), quarantines it, drops it, or refuses it. A header section longer than
+// header section written into it, below Petrel's own Received header), quarantines it, drops it, or refuses
+// it. A header section longer than
 // HEADER_LIMIT can be read by rules but not edited: an edit then fails the stage closed.
 
 import { HeaderFields } from "../message/header-fields.ts";
@@ -20,9 +21,11 @@ const headerTooLong = reply(451, "4.3.0", "temporary local problem, try again la
 export async function preqStage(session: Session, transaction: Transaction): Promise<Decision> {
   const rules = session.context.rules.book.preq;
   if (rules.length === 0 || session.rulesSkipped()) return CONTINUE;
-  const head = await transaction.readHead(HEADER_LIMIT);
+  // Rules edit the client's header section; Petrel's Received header stays first, above whatever they add.
+  const start = transaction.receivedLength;
+  const head = (await transaction.readHead(start + HEADER_LIMIT)).subarray(start);
   const end = headerSectionEnd(head);
-  const whole = end >= 0 || transaction.size <= HEADER_LIMIT;
+  const whole = end >= 0 || transaction.size - start <= HEADER_LIMIT;
   // The fields end with the CRLF of the last one; the empty line stays in the body part.
   const length = end >= 2 ? end - 2 : end === -1 && whole ? head.length : 0;
   const fields = new HeaderFields(head.subarray(0, length));
@@ -38,7 +41,7 @@ export async function preqStage(session: Session, transaction: Transaction): Pro
       mail: transaction.mailInfo,
     },
     transaction,
-    { fields, length },
+    { fields, start, length },
   );
   const decision = decide(session, "preq", await runStage(rules, ctx, context.rules.timeout));
   if (decision.action === "refuse" || !fields.changed) return decision;
@@ -46,6 +49,7 @@ export async function preqStage(session: Session, transaction: Transaction): Pro
     session.note("error", { event: "rule-failed", stage: "preq", error: "header section too long to edit" }, "rule failed: failing closed");
     return { action: "refuse", reply: headerTooLong, close: false };
   }
-  await transaction.replaceHead(length, fields.toBuffer());
+  const received = (await transaction.readHead(start)).subarray(0, start);
+  await transaction.replaceHead(start + length, Buffer.concat([received, fields.toBuffer()]));
   return decision;
 }

@@ -30,6 +30,8 @@ export class Transaction implements EnvelopeState {
   readonly chunks: ChunkedBody;
   /** Set when the body starts (first DATA/BDAT): the queue id and the spool writer. */
   queueId: string | null = null;
+  /** Bytes of Petrel's own Received header, first in the message (rules' header edits start after it). */
+  receivedLength = 0;
   private writer: MessageWriter | null = null;
   /** Submission: the body's first bytes, held until the header section is complete (see release()). */
   private held: Buffer[] | null = null;
@@ -79,6 +81,7 @@ export class Transaction implements EnvelopeState {
       date: new Date(),
     });
     this.writer.write(received);
+    this.receivedLength = received.length;
     if (session.context.settings.submission) {
       this.held = [];
       this.hostname = session.hostname;
