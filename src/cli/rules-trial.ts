@@ -111,6 +111,7 @@ function freePort(): Promise<number> {
 class Dialogue {
   readonly #socket: Socket;
   #buffer = "";
+  #closed = false;
   #waiting: ((reply: string) => void) | null = null;
 
   constructor(socket: Socket) {
@@ -120,12 +121,20 @@ class Dialogue {
       this.#buffer += text;
       this.#deliver();
     });
-    socket.on("close", () => this.#waiting?.("(connection closed)"));
+    socket.on("error", () => {}); // a closed connection is reported by close
+    socket.on("close", () => {
+      this.#closed = true;
+      this.#deliver();
+    });
   }
 
   #deliver(): void {
+    if (this.#waiting === null) return;
     const match = /(^|\r\n)\d{3} [^\r\n]*\r\n/.exec(this.#buffer);
-    if (match === null || this.#waiting === null) return;
+    if (match === null) {
+      if (this.#closed) this.#waiting("(connection closed)");
+      return;
+    }
     const end = match.index + match[0].length;
     const reply = this.#buffer.slice(0, end).trimEnd();
     this.#buffer = this.#buffer.slice(end);
@@ -142,7 +151,7 @@ class Dialogue {
   }
 
   send(line: string): Promise<string> {
-    this.#socket.write(`${line}\r\n`, "latin1");
+    if (!this.#closed) this.#socket.write(`${line}\r\n`, "latin1");
     return this.read();
   }
 
@@ -199,7 +208,7 @@ export async function runRulesTrial(argv: string[], config: Config, out: NodeJS.
     const outcome = await converse(trial, password, dialogue, show, step);
     out.write(`\n${outcome}\n`);
     await report(settings.spool.dir, out);
-    await dialogue.send("QUIT").catch(() => "");
+    await dialogue.send("QUIT");
     socket.destroy();
     return 0;
   } catch (error) {

@@ -1,0 +1,77 @@
+// `petrel rules check` and `petrel rules test` as an administrator runs them, on the fixtures' rule files and
+// on broken ones written here: type errors with file:line:column, files the server would refuse, and one
+// transaction run through the rules with every verdict and reply printed.
+
+import { before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runPetrel } from "./support/petrel-process.ts";
+
+const VERDICTS = new URL("./fixtures/rules/verdicts.ts", import.meta.url).pathname;
+const PREQ = new URL("./fixtures/rules/preq.ts", import.meta.url).pathname;
+let dir: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "petrel-rules-cli-"));
+});
+
+test("rules check: a good file is type-checked, loaded and its rules listed by stage", async () => {
+  const result = await runPetrel(["rules", "check", VERDICTS]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /verdicts\.ts: types checked, loaded/);
+  assert.match(result.stdout, /^ {2}connect {2}1\. byClientAddress$/m);
+  assert.match(result.stdout, /^ {2}rcpt {5}1\. byRecipient$/m);
+});
+
+test("rules check: a type error is reported with file, line and column, and nothing is loaded", async () => {
+  const file = join(dir, "typo.ts");
+  await writeFile(
+    file,
+    'import { defineRules } from "petrel/rules";\nexport default defineRules({\n  rcpt: [\n    function typo(ctx) {\n      if (ctx.rcpt.adress === "x") return ctx.reject();\n    },\n  ],\n});\n',
+  );
+  const result = await runPetrel(["rules", "check", file]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, new RegExp(`${file}:5:20: Property 'adress' does not exist`));
+  assert.match(result.stderr, /1 type error/);
+});
+
+test("rules check: a file the server would refuse (an unnamed rule, an unknown stage) says why", async () => {
+  const unnamed = join(dir, "unnamed.js");
+  await writeFile(unnamed, 'import { defineRules } from "petrel/rules";\nexport default defineRules({ rcpt: [(ctx) => ctx.accept()] });\n');
+  const result = await runPetrel(["rules", "check", unnamed]);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /unnamed\.js: rcpt\[0\] has no name/);
+  const unknown = join(dir, "stage.js");
+  await writeFile(unknown, "/** @type {Record<string, Function[]>} */\nexport default { data: [function x() {}] };\n");
+  assert.match((await runPetrel(["rules", "check", unknown])).stderr, /unknown stage "data" \(stages: connect, helo, auth, mail, rcpt, preq, postq, delivery\)/);
+});
+
+test("rules test: one transaction through the rules; each verdict under the reply it led to; the queued result", async () => {
+  const result = await runPetrel([
+    "rules", "test", VERDICTS, "--from", "rewrite@petrel.test", "--to", "maildir@localhost", "--to", "reject@localhost", "--to", "friend@elsewhere.example",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /C: RCPT TO:<reject@localhost>\nS: 550 5\.1\.1 no such mailbox\n {5}rule rcpt\/byRecipient: reject\n/);
+  assert.match(result.stdout, /C: RCPT TO:<friend@elsewhere\.example>\nS: 550 5\.7\.1 relay access denied\n {5}rules rcpt: no verdict \(next\): the built-in policy decides\n/);
+  assert.match(result.stdout, /outcome: 2\.0\.0 queued as \w+/);
+  assert.match(result.stdout, /sender: <rewritten@petrel\.test>/);
+  assert.match(result.stdout, /recipient: <maildir@localhost> route \{"kind":"maildir","path":"\/var\/mail\/maildir"\}/);
+});
+
+test("rules test: --client decides at connect; a message file goes through preq and its edited headers are shown", async () => {
+  const refused = await runPetrel(["rules", "test", VERDICTS, "--client", "127.0.0.2", "--from", "a@petrel.test", "--to", "b@localhost"]);
+  assert.match(refused.stdout, /S: 554 5\.7\.1 you are not welcome here\n {5}rule connect\/byClientAddress: deny\n\noutcome: refused at connect/);
+  const message = join(dir, "message.eml");
+  await writeFile(message, "Subject: edit\nX-Old: 1\n\nbody\n.leading dot\n");
+  const edited = await runPetrel(["rules", "test", PREQ, "--from", "a@example.org", "--to", "b@localhost", "--message", message]);
+  assert.equal(edited.code, 0, edited.stderr);
+  assert.match(edited.stdout, /headers:\n {4}Received: [^]*\n {4}X-Added: by a rule\n {4}Subject: edited\n {4}X-New: 1\n {4}X-Bottom: last\n/);
+});
+
+test("rules test: a missing --to is a usage error", async () => {
+  const result = await runPetrel(["rules", "test", VERDICTS, "--from", "a@petrel.test"]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /--from and --to are required/);
+});
