@@ -67,7 +67,7 @@ test("rules test: --client decides at connect; a message file goes through preq 
   await writeFile(message, "Subject: edit\nX-Old: 1\n\nbody\n.leading dot\n");
   const edited = await runPetrel(["rules", "test", PREQ, "--from", "a@example.org", "--to", "b@localhost", "--message", message]);
   assert.equal(edited.code, 0, edited.stderr);
-  assert.match(edited.stdout, /headers:\n {4}Received: [^]*\n {4}X-Added: by a rule\n {4}Subject: edited\n {4}X-New: 1\n {4}X-Bottom: last\n/);
+  assert.match(edited.stdout, /headers:\n {4}Received: [\s\S]*\n {4}X-Added: by a rule\n {4}Subject: edited\n {4}X-New: 1\n {4}X-Bottom: last\n/);
 });
 
 test("rules test: a missing --to is a usage error", async () => {
