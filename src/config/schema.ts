@@ -245,6 +245,9 @@ const configObject = z.strictObject({
       relay_networks: z.array(network).default([]),
       max_message_size: size().prefault("50MiB"),
       max_recipients: z.int().min(1).default(1000),
+      max_recipients_per_domain: z.int().min(0).default(0), // RCPT of one domain per message, beyond: 452; 0: no limit
+      aliases: filePath().optional(), // /etc/aliases style: `name: target, target` (rules/local-recipients.ts)
+      mailboxes: filePath().optional(), // addresses that exist at the local domains; unset: all of them
       max_command_length: z.int().min(512).default(2048),
       max_errors: z.int().min(1).default(10),
       bare_line_endings: z.enum(["reject", "normalize"]).default("reject"),

@@ -120,6 +120,8 @@ export interface Recipient {
   readonly domain: string;
   /** The domain is one of smtp.local_domains. */
   readonly isLocal: boolean;
+  /** outgoing: to a remote domain; internal: local sender to a local domain; incoming: the rest. */
+  readonly direction: "incoming" | "outgoing" | "internal";
   /** DSN parameters (RFC 3461). */
   readonly notify?: readonly string[];
   readonly orcpt?: string;

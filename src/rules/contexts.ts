@@ -17,6 +17,7 @@ import type {
 import type { LoadedRule } from "./rule-files.ts";
 import type { RuleClock } from "./run-stage.ts";
 import { verdictMethods } from "./verdicts.ts";
+import { type Direction, direction } from "./local-recipients.ts";
 import { type Mailbox, parsePath } from "../smtp/address.ts";
 import type { RcptParameters } from "../smtp/parameters.ts";
 
@@ -86,7 +87,7 @@ export class StageContext implements RuleClock {
 }
 Object.assign(StageContext.prototype, verdictMethods);
 
-function recipientView(recipient: EnvelopeRecipient, localDomains: ReadonlySet<string>): Recipient {
+function recipientView(recipient: EnvelopeRecipient, localDomains: ReadonlySet<string>, sender: Mailbox | null): Recipient {
   const { mailbox, parameters } = recipient;
   const notify = parameters.notify;
   return {
@@ -94,6 +95,7 @@ function recipientView(recipient: EnvelopeRecipient, localDomains: ReadonlySet<s
     local: mailbox.local,
     domain: mailbox.domain,
     isLocal: localDomains.has(mailbox.domain),
+    direction: direction(sender?.domain ?? null, mailbox.domain, localDomains),
     notify: notify === undefined ? undefined : notify === "NEVER" ? ["NEVER"] : notify,
     orcpt: parameters.orcpt === undefined ? undefined : `${parameters.orcpt.type};${parameters.orcpt.address}`,
     route: recipient.route,
@@ -118,7 +120,7 @@ class EnvelopeView implements Envelope {
   }
 
   get recipients(): readonly Recipient[] {
-    return this.#state.recipients.map((recipient) => recipientView(recipient, this.#localDomains));
+    return this.#state.recipients.map((recipient) => recipientView(recipient, this.#localDomains, this.#state.sender));
   }
 
   #find(address: string): number {
@@ -268,10 +270,12 @@ export class MailStageContext extends StageContext {
 class PendingRecipient implements Recipient {
   readonly #pending: EnvelopeRecipient;
   readonly #localDomains: ReadonlySet<string>;
+  readonly #envelope: EnvelopeState;
 
-  constructor(pending: EnvelopeRecipient, localDomains: ReadonlySet<string>) {
+  constructor(pending: EnvelopeRecipient, localDomains: ReadonlySet<string>, envelope: EnvelopeState) {
     this.#pending = pending;
     this.#localDomains = localDomains;
+    this.#envelope = envelope;
   }
 
   get address(): string {
@@ -290,12 +294,16 @@ class PendingRecipient implements Recipient {
     return this.#localDomains.has(this.#pending.mailbox.domain);
   }
 
+  get direction(): Direction {
+    return direction(this.#envelope.sender?.domain ?? null, this.#pending.mailbox.domain, this.#localDomains);
+  }
+
   get notify(): readonly string[] | undefined {
-    return recipientView(this.#pending, this.#localDomains).notify;
+    return recipientView(this.#pending, this.#localDomains, null).notify;
   }
 
   get orcpt(): string | undefined {
-    return recipientView(this.#pending, this.#localDomains).orcpt;
+    return recipientView(this.#pending, this.#localDomains, null).orcpt;
   }
 
   get route(): Route | null {
@@ -315,7 +323,7 @@ export class RcptStageContext extends MailStageContext {
   /** `pending`: the recipient of this RCPT, not yet in the envelope. */
   constructor(setup: MailSetup, pending: EnvelopeRecipient) {
     super("rcpt", setup);
-    this.rcpt = new PendingRecipient(pending, setup.localDomains);
+    this.rcpt = new PendingRecipient(pending, setup.localDomains, setup.envelope);
     this.route = new RoutingView((target) => (target?.recipient === undefined ? [pending] : this.pick(target)));
   }
 }

@@ -12,7 +12,8 @@ import type { Session } from "./session.ts";
 import { type Recipient, Transaction } from "./transaction.ts";
 import { refused, withRules } from "./rule-stages.ts";
 import type { Decision } from "./rule-verdicts.ts";
-import { MailStageContext, RcptStageContext, StageContext } from "../rules/contexts.ts";
+import { MailStageContext, RcptStageContext, StageContext, mailboxOf } from "../rules/contexts.ts";
+import { expandAliases, isKnownLocal } from "../rules/local-recipients.ts";
 import { BdatBody, DataBody, RefusedChunk } from "./body-reader.ts";
 import { inNetworks } from "./listener-context.ts";
 
@@ -50,6 +51,45 @@ function greet(session: Session, kind: "helo" | "ehlo", domain: string, answer: 
       session.reply(answer);
     },
   );
+}
+
+/**
+ * The built-in recipient policy, after the rules (unless one accepted): no relay without AUTH or a trusted
+ * network; at a local domain, only aliases and mailboxes that exist; at most so many recipients per domain.
+ */
+function recipientPolicy(session: Session, transaction: Transaction, pending: Recipient): Reply | null {
+  const settings = session.context.settings;
+  const { domain, address } = pending.mailbox;
+  if (domain === "") return null; // <Postmaster> (RFC 5321 §4.5.1)
+  if (!settings.localDomains.has(domain)) {
+    const mayRelay = session.user !== null || inNetworks(settings.relayNetworks, session.clientAddress);
+    if (!mayRelay) return replies.relayDenied;
+  } else if (!isKnownLocal(session.context.localRecipients, address, settings.localDomains)) {
+    return replies.unknownRecipient;
+  }
+  const perDomain = settings.maxRecipientsPerDomain;
+  if (perDomain > 0 && transaction.recipients.filter((recipient) => recipient.mailbox.domain === domain).length >= perDomain) {
+    return replies.tooManyForDomain;
+  }
+  return null;
+}
+
+/** The recipients an accepted RCPT adds: itself, or what its alias expands to (each remembering it as ORCPT). */
+function expanded(session: Session, pending: Recipient): Recipient[] {
+  const { aliases } = session.context.localRecipients;
+  if (aliases.size === 0) return [pending];
+  const targets = expandAliases(aliases, pending.mailbox.address, session.context.settings.localDomains);
+  if (targets.length === 1 && targets[0] === pending.mailbox.address) return [pending];
+  const orcpt = pending.parameters.orcpt ?? { type: "rfc822", address: pending.mailbox.address };
+  const recipients: Recipient[] = [];
+  for (const target of targets) {
+    try {
+      recipients.push({ mailbox: mailboxOf(target, "recipient"), parameters: { ...pending.parameters, orcpt }, route: pending.route });
+    } catch (error) {
+      session.note("error", { event: "alias-target-unusable", alias: pending.mailbox.address, target, error: String(error) }, "alias target skipped");
+    }
+  }
+  return recipients.length > 0 ? recipients : [pending];
 }
 
 /** What a message-wide verdict at MAIL or RCPT means for the transaction: applied when the message ends. */
@@ -128,14 +168,16 @@ const table: { readonly [V in Verb]: Handler<V> } = {
       (decision) => {
         if (refused(session, decision)) return;
         dispose(transaction, decision);
-        const { domain, address } = pending.mailbox;
-        const mayRelay = session.user !== null || inNetworks(settings.relayNetworks, session.clientAddress);
-        if (policyApplies(decision) && domain !== "" && !settings.localDomains.has(domain) && !mayRelay) {
-          session.note("info", { event: "rcpt-refused", recipient: address }, "relay access denied");
-          session.refuse(replies.relayDenied);
-          return;
+        if (policyApplies(decision)) {
+          const refusal = recipientPolicy(session, transaction, pending);
+          if (refusal !== null) {
+            session.note("info", { event: "rcpt-refused", recipient: pending.mailbox.address, reason: refusal.lines[0] }, "recipient refused");
+            if (refusal.code >= 500) session.refuse(refusal);
+            else session.reply(refusal);
+            return;
+          }
         }
-        transaction.recipients.push(pending);
+        transaction.recipients.push(...expanded(session, pending));
         session.reply(replies.recipientOk);
       },
     );

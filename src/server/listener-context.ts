@@ -14,6 +14,7 @@ import { BlockList } from "node:net";
 import type { AccountStore } from "../accounts/sasl.ts";
 import type { SenderLogins } from "../accounts/sender-logins.ts";
 import type { RuleBook } from "../rules/rule-files.ts";
+import type { LocalRecipients } from "../rules/local-recipients.ts";
 import type { Logger } from "pino";
 import type { AuthFailures } from "../accounts/auth-failures.ts";
 
@@ -26,6 +27,8 @@ export type ListenerSettings = {
   readonly role: ListenerConfig["role"];
   readonly localDomains: ReadonlySet<string>;
   readonly maxMessageSize: number;
+  /** Recipients of one domain per message (0: no limit). */
+  readonly maxRecipientsPerDomain: number;
   readonly maxRecipients: number;
   readonly maxCommandLength: number;
   readonly maxErrors: number;
@@ -115,6 +118,8 @@ export type ListenerContext = {
     readonly failures: AuthFailures;
     readonly senderLogins: SenderLogins;
   };
+  /** The aliases and mailboxes of the local domains (smtp.aliases, smtp.mailboxes). */
+  readonly localRecipients: LocalRecipients;
   /** The rules of this configuration: sessions keep the ones they started with across reloads. */
   readonly rules: {
     readonly book: RuleBook;
@@ -142,6 +147,7 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
     localDomains: new Set(smtp.local_domains.map((domain) => domain.toLowerCase())),
     maxMessageSize,
     maxRecipients: smtp.max_recipients,
+    maxRecipientsPerDomain: smtp.max_recipients_per_domain,
     maxCommandLength: smtp.max_command_length,
     maxErrors: smtp.max_errors,
     errorDelay: config.limits.error_delay,

@@ -1,5 +1,5 @@
 // What the listeners of one configuration share, read from the configuration's files: TLS certificates, the
-// AUTH users, secret and sender map, and the rule files. Built each time a configuration is applied (start,
+// AUTH users, secret and sender map, the local aliases and mailboxes, and the rule files. Built each time a configuration is applied (start,
 // SIGHUP) by a worker, and by `petrel rules test` for its private server; any file that cannot be read or loaded
 // rejects, and the caller keeps what it had.
 
@@ -13,6 +13,7 @@ import { AuthFailures } from "../accounts/auth-failures.ts";
 import { stages } from "../rules/api.ts";
 import { emptyRuleBook, loadRuleFiles, type RuleBook } from "../rules/rule-files.ts";
 import type { SharedParts } from "./listeners.ts";
+import { readLocalRecipients } from "../rules/local-recipients.ts";
 import type { ReadBuffers } from "./read-buffers.ts";
 import { tlsSetup } from "./tls-certificate.ts";
 
@@ -32,8 +33,9 @@ export async function servedParts(config: Config, parts: ProcessParts): Promise<
     failures: new AuthFailures({ maxFailures: auth.max_failures, lockout: auth.lockout, failureDelay: auth.failure_delay }),
   };
   const rules = { book: await loadRules(config, parts.logs), timeout: config.rules.timeout, log: parts.logs.module("rules", "mail"), config };
+  const localRecipients = await readLocalRecipients(config.smtp.aliases, config.smtp.mailboxes);
   const { spool, logs, readBuffers, nextId } = parts;
-  return { spool, logs, readBuffers, tls: await tlsSetup(config), accounts, rules, nextSessionId: nextId, nextQueueId: nextId };
+  return { spool, logs, readBuffers, tls: await tlsSetup(config), accounts, localRecipients, rules, nextSessionId: nextId, nextQueueId: nextId };
 }
 
 /** The rule files, imported afresh. */

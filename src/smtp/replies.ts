@@ -75,6 +75,8 @@ export const replies = Object.freeze({
   // --- message content and size (RFC 1870: 552 X.3.4; RFC 5321 §4.5.3.1.10: 452 X.5.3) ---
   messageTooBig: reply(552, "5.3.4", "message size exceeds fixed maximum message size"),
   tooManyRecipients: reply(452, "4.5.3", "too many recipients"),
+  tooManyForDomain: reply(452, "4.5.3", "too many recipients for this domain, send the rest later"),
+  unknownRecipient: reply(550, "5.1.1", "no such user here"),
   bareLineEnding: reply(550, "5.5.2", "message refused: bare CR or LF in data, lines must end with CRLF"),
   nulInData: reply(550, "5.6.0", "message refused: NUL octet in DATA (send binary content with BDAT and BODY=BINARYMIME)"),
 

@@ -1,0 +1,59 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { direction, expandAliases, isKnownLocal, readAliases, readLocalRecipients } from "./local-recipients.ts";
+
+const local = new Set(["example.org", "example.net"]);
+
+async function file(text: string): Promise<string> {
+  const path = join(await mkdtemp(join(tmpdir(), "aliases-")), "aliases");
+  await writeFile(path, text);
+  return path;
+}
+
+test("aliases: local parts at every local domain, whole addresses, continuation lines, comments", async () => {
+  const aliases = await readAliases(
+    await file("# team\npostmaster: root\nroot: alice, bob@example.net\nsales@example.net: carol,\n  dave@elsewhere.example  # outside\n"),
+  );
+  assert.deepEqual(expandAliases(aliases, "postmaster@example.org", local), ["alice@example.org", "bob@example.net"]);
+  assert.deepEqual(expandAliases(aliases, "Sales@example.net", local), ["carol@example.net", "dave@elsewhere.example"]);
+  assert.deepEqual(expandAliases(aliases, "sales@example.org", local), ["sales@example.org"], "not that domain's alias");
+  assert.deepEqual(expandAliases(aliases, "root@remote.example", local), ["root@remote.example"], "local parts only at local domains");
+});
+
+test("aliases: a loop stops at the name met twice, duplicates collapse, depth is bounded", async () => {
+  const aliases = await readAliases(await file("a: b\nb: a, c\nc: a\nd: e, e\n"));
+  assert.deepEqual(expandAliases(aliases, "a@example.org", local), ["a@example.org"]);
+  assert.deepEqual(expandAliases(aliases, "d@example.org", local), ["e@example.org"]);
+  const chain = Array.from({ length: 15 }, (_, i) => `l${i}: l${i + 1}`).join("\n");
+  assert.deepEqual(expandAliases(await readAliases(await file(chain)), "l0@example.org", local), ["l10@example.org"]);
+});
+
+test("aliases: bad lines name the file and line", async () => {
+  await assert.rejects(readAliases(await file("root alice\n")), /aliases:1: expected "name: target, target"/);
+  await assert.rejects(readAliases(await file("  alice\n")), /aliases:1: a continuation line/);
+  await assert.rejects(readAliases(await file("a: b\na: c\n")), /aliases:2: a is defined twice/);
+  await assert.rejects(readAliases(await file("a: b c\n")), /aliases:1: "b c" is not an address/);
+  await assert.rejects(readAliases(await file("a:\n")), /a has no target/);
+  await assert.rejects(readAliases("/nonexistent/aliases"), /\/nonexistent\/aliases: no such file/);
+});
+
+test("mailboxes: listed addresses, whole domains and local parts exist; aliases too; no list: all exist", async () => {
+  const mailboxes = await file("alice@example.org\n@example.net\npostmaster@\n");
+  const policy = await readLocalRecipients(await file("sales: alice\n"), mailboxes);
+  assert.ok(isKnownLocal(policy, "alice@example.org", local));
+  assert.ok(isKnownLocal(policy, "anyone@example.net", local));
+  assert.ok(isKnownLocal(policy, "postmaster@example.org", local));
+  assert.ok(isKnownLocal(policy, "sales@example.org", local), "an alias exists");
+  assert.ok(!isKnownLocal(policy, "mallory@example.org", local));
+  assert.ok(isKnownLocal(await readLocalRecipients(undefined, undefined), "mallory@example.org", local));
+});
+
+test("direction: outgoing to remote domains, internal between local ones, incoming otherwise", () => {
+  assert.equal(direction("example.org", "elsewhere.example", local), "outgoing");
+  assert.equal(direction("example.org", "example.net", local), "internal");
+  assert.equal(direction("elsewhere.example", "example.org", local), "incoming");
+  assert.equal(direction(null, "example.org", local), "incoming", "the null sender");
+});
