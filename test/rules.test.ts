@@ -5,7 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Petrel } from "./support/petrel-process.ts";
@@ -156,4 +156,47 @@ test("rcpt: deny ends the session; swaks sees the refusal", async () => {
     (error: { stdout: string }) => error,
   );
   assert.match(result.stdout, /<\*\* 550 5\.7\.1 recipient refused by policy/);
+});
+
+test("helo: accept and faccept answer 250; after faccept no rule runs in the session; quarantine there fails closed", async () => {
+  const client = await from("127.0.0.1");
+  await client.read();
+  assert.match((await client.command("EHLO quarantine.example"))?.text ?? "", /^451 4\.3\.0/);
+  await petrel.waitFor((line) => line["event"] === "rule-failed" && /quarantine is for messages: not at helo/.test(String(line["error"])));
+  assert.equal((await client.command("EHLO accept.example"))?.code, 250);
+  assert.equal((await client.command("MAIL FROM:<reject@petrel.test>"))?.code, 550, "accept ends only the helo stage");
+  assert.equal((await client.command("EHLO faccept.example"))?.code, 250);
+  assert.equal((await client.command("MAIL FROM:<reject@petrel.test>"))?.code, 250, "faccept: the mail rules do not run");
+  assert.equal((await client.command("RCPT TO:<deny@localhost>"))?.code, 250, "nor the rcpt rules");
+  client.close();
+});
+
+test("rcpt: quarantine and discard apply to the whole message; faccept skips the rules of the rest of the transaction", async () => {
+  const client = await greeted();
+  assert.equal((await client.command("MAIL FROM:<a@petrel.test>"))?.code, 250);
+  assert.equal((await client.command("RCPT TO:<plain@localhost>"))?.code, 250);
+  assert.equal((await client.command("RCPT TO:<quarantine@localhost>"))?.code, 250);
+  assert.equal((await client.command("DATA"))?.code, 354);
+  const held = queueIdOf(await client.command("Subject: q\r\n\r\nx\r\n."));
+  assert.equal(JSON.parse(await readFile(join(petrel.spool, "quarantine", held), "utf8")).quarantine, "by-recipient");
+  assert.equal((await client.command("MAIL FROM:<a@petrel.test>"))?.code, 250);
+  assert.equal((await client.command("RCPT TO:<discard@localhost>"))?.code, 250);
+  assert.equal((await client.command("DATA"))?.code, 354);
+  const dropped = queueIdOf(await client.command("Subject: d\r\n\r\nx\r\n."));
+  await petrel.waitFor((line) => line["event"] === "discarded" && line["queueId"] === dropped);
+  assert.equal((await client.command("MAIL FROM:<a@petrel.test>"))?.code, 250);
+  assert.equal((await client.command("RCPT TO:<faccept@localhost>"))?.code, 250);
+  assert.equal((await client.command("RCPT TO:<deny@localhost>"))?.code, 250, "no rule runs again in this transaction");
+  assert.equal((await client.command("RSET"))?.code, 250);
+  assert.equal((await client.command("MAIL FROM:<a@petrel.test>"))?.code, 250);
+  assert.equal((await client.command("RCPT TO:<reject@localhost>"))?.code, 550, "the next transaction has its rules again");
+  client.close();
+});
+
+test("mail: after a faccept the rules are skipped but the built-in policy of later stages still holds (no open relay)", async () => {
+  const client = await greeted();
+  assert.equal((await client.command("MAIL FROM:<faccept@petrel.test>"))?.code, 250);
+  assert.equal((await client.command("RCPT TO:<deny@localhost>"))?.code, 250, "no rcpt rule ran");
+  assert.equal((await client.command("RCPT TO:<friend@elsewhere.example>"))?.text, "550 5.7.1 relay access denied");
+  client.close();
 });

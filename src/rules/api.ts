@@ -55,7 +55,10 @@ export type ReplyArguments = [text?: string] | [code: number, enhanced: string, 
 export interface Verdicts {
   /** Ends this stage: the stage's remaining rules and its built-in policy (relay control, sender ownership) are skipped. */
   accept(): Verdict;
-  /** Accepts, and no rule runs again for this transaction (before MAIL: for the whole session). */
+  /**
+   * Accepts, and no rule runs again for this transaction (before MAIL: for the whole session); the built-in
+   * policy of later stages (relay control...) still applies.
+   */
   faccept(): Verdict;
   /** Refuses and ends: closes the session before DATA; refuses the message at preq. */
   deny(...reply: ReplyArguments): Verdict;
