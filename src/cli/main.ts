@@ -55,7 +55,11 @@ const commands: Record<string, (argv: string[], configPath: string | undefined) 
   },
   async rules(argv, configPath) {
     const { config } = await loadConfig(configPath);
-    return runRulesCommand(argv, config, process.stdout, process.stderr);
+    const code = await runRulesCommand(argv, config, process.stdout, process.stderr);
+    // Rule code may leave timers or sockets behind (a lookup cut off at its deadline): the report is written,
+    // the command ends.
+    process.stdout.write("", () => process.exit(code));
+    return code;
   },
   async user(argv, configPath) {
     const { config } = await loadConfig(configPath);

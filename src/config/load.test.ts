@@ -39,12 +39,16 @@ test("the embedded default: loopback listeners on 2525, spool under the working 
     relay_networks: [],
     max_message_size: 50 * 1024 * 1024,
     max_recipients: 1000,
+    max_recipients_per_domain: 0,
     max_command_length: 2048,
     max_errors: 10,
     bare_line_endings: "reject",
     greeting_delay: 0,
     timeouts: { command: 300_000, data: 300_000, message: 1_800_000 },
   });
+  assert.equal(config.server.pid_file, path.resolve(process.cwd(), "var/petrel.pid"));
+  assert.deepEqual(config.rules, { files: [], timeout: 10_000, settings: {} });
+  assert.deepEqual(config.dns, { servers: [] });
   assert.deepEqual(config.log, {
     level: "info",
     format: "auto",

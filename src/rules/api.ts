@@ -5,8 +5,9 @@
 // rule file type-checks against this one page. docs/rules.md documents every verdict at every stage.
 
 import type { Route } from "../queue/envelope.ts";
+import type { Email as ParsedMessage } from "postal-mime";
 
-export type { Route };
+export type { Route, ParsedMessage };
 export { networks, isIp, type Networks } from "./objects/networks.ts";
 export { addressList, domainList, type AddressList, type DomainList } from "./objects/addresses.ts";
 export { readListFile, networksFromFile, addressesFromFile, domainsFromFile } from "./objects/list-file.ts";
@@ -110,6 +111,12 @@ export interface BaseContext extends Verdicts {
   readonly config: unknown;
   /** The [rules.settings] table of the configuration: values rule files take from there (lists, thresholds). */
   readonly settings: Readonly<Record<string, unknown>>;
+  /** rules.timeout in milliseconds: a rule's own timeouts (DNS, HTTP) should stay below it. */
+  readonly timeout: number;
+  /** Whether the domain is one of smtp.local_domains. */
+  isLocalDomain(domain: string): boolean;
+  /** Whether the address is in smtp.relay_networks. */
+  inRelayNetworks(address: string): boolean;
 }
 
 export type ConnectContext = BaseContext;
@@ -204,7 +211,7 @@ export interface Message {
   /** The whole message as it stands (header edits included). */
   raw(): Promise<Buffer>;
   /** The parsed MIME structure (postal-mime), parsed once on first use. */
-  mime(): Promise<unknown>;
+  mime(): Promise<ParsedMessage>;
   attachments(): Promise<readonly Attachment[]>;
 }
 

@@ -35,7 +35,11 @@ export type StageSetup = {
   readonly connection: Connection;
   readonly log: Pino;
   readonly config: { readonly rules: { readonly settings: Readonly<Record<string, unknown>> } };
+  /** rules.timeout, in milliseconds. */
+  readonly timeout: number;
   readonly localDomains: ReadonlySet<string>;
+  /** Whether an address is in smtp.relay_networks. */
+  readonly inRelayNetworks: (address: string) => boolean;
 };
 
 /** Parses an address a rule gives, as MAIL or RCPT would; throws a TypeError naming it. */
@@ -55,6 +59,7 @@ export class StageContext implements RuleClock {
   readonly config: StageSetup["config"];
   readonly settings: Readonly<Record<string, unknown>>;
   readonly now = new Date();
+  readonly timeout: number;
   readonly log: Logger;
   protected readonly setup: StageSetup;
   #rule: LoadedRule | null = null;
@@ -66,9 +71,26 @@ export class StageContext implements RuleClock {
     this.connection = setup.connection;
     this.config = setup.config;
     this.settings = setup.config.rules.settings;
+    this.timeout = setup.timeout;
     const line = (level: "info" | "warn" | "error") => (message: string, fields?: Record<string, unknown>) =>
-      setup.log[level]({ ...fields, session: setup.connection.id, stage, rule: this.#rule?.name, file: this.#rule?.file }, message);
+      setup.log[level](
+        { ...fields, session: setup.connection.id, queueId: this.logQueueId, stage, rule: this.#rule?.name, file: this.#rule?.file },
+        message,
+      );
     this.log = { info: line("info"), warn: line("warn"), error: line("error") };
+  }
+
+  /** The message's queue id in the rule's log lines, once there is one (preq). */
+  protected get logQueueId(): string | undefined {
+    return undefined;
+  }
+
+  isLocalDomain(domain: string): boolean {
+    return this.setup.localDomains.has(domain.toLowerCase().replace(/\.$/, ""));
+  }
+
+  inRelayNetworks(address: string): boolean {
+    return this.setup.inRelayNetworks(address);
   }
 
   get signal(): AbortSignal {

@@ -77,6 +77,10 @@ export class MessageStageContext extends MailStageContext {
   readonly route: Routing;
   readonly export: Exports;
 
+  protected override get logQueueId(): string | undefined {
+    return this.queueId;
+  }
+
   constructor(stage: "preq" | "postq", setup: MailSetup, source: MessageSource, section: HeaderSection) {
     super(stage, setup);
     this.queueId = source.queueId ?? "";

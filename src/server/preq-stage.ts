@@ -9,7 +9,7 @@ import { headerSectionEnd } from "../message/submission-headers.ts";
 import { MessageStageContext } from "../rules/message-context.ts";
 import { runStage } from "../rules/run-stage.ts";
 import { CONTINUE, type Decision, decide } from "./rule-verdicts.ts";
-import { connectionOf } from "./rule-stages.ts";
+import { stageSetup } from "./rule-stages.ts";
 import type { Session } from "./session.ts";
 import type { Transaction } from "./transaction.ts";
 import { reply } from "../smtp/reply.ts";
@@ -33,10 +33,7 @@ export async function preqStage(session: Session, transaction: Transaction): Pro
   const ctx = new MessageStageContext(
     "preq",
     {
-      connection: connectionOf(session, await session.clientName),
-      log: context.rules.log,
-      config: context.rules.config,
-      localDomains: context.settings.localDomains,
+      ...stageSetup(session, await session.clientName),
       envelope: transaction,
       mail: transaction.mailInfo,
     },

@@ -8,6 +8,7 @@ import type { StageContext, StageSetup } from "../rules/contexts.ts";
 import { runStage } from "../rules/run-stage.ts";
 import { CONTINUE, type Decision, decide } from "./rule-verdicts.ts";
 import type { Session } from "./session.ts";
+import { inNetworks } from "./listener-context.ts";
 
 /** The connection as rules see it at this moment (HELO, TLS and AUTH change as the session goes on). */
 export function connectionOf(session: Session, clientName: string | null): Connection {
@@ -39,15 +40,22 @@ export function withRules(
     return undefined;
   }
   return session.clientName.then(async (clientName) => {
-    const setup: StageSetup = {
-      connection: connectionOf(session, clientName),
-      log: session.context.rules.log,
-      config: session.context.rules.config,
-      localDomains: session.context.settings.localDomains,
-    };
-    const outcome = await runStage(rules, makeContext(setup), session.context.rules.timeout);
+    const outcome = await runStage(rules, makeContext(stageSetup(session, clientName)), session.context.rules.timeout);
     then(decide(session, stage, outcome));
   });
+}
+
+/** What every stage's ctx is built from. */
+export function stageSetup(session: Session, clientName: string | null): StageSetup {
+  const { rules, settings } = session.context;
+  return {
+    connection: connectionOf(session, clientName),
+    log: rules.log,
+    config: rules.config,
+    timeout: rules.timeout,
+    localDomains: settings.localDomains,
+    inRelayNetworks: (address) => inNetworks(settings.relayNetworks, address),
+  };
 }
 
 /** Applies a refusal; true when the handler must stop there. */
