@@ -18,7 +18,7 @@
 
 import { serializeEnvelope, checkEnvelope } from "./envelope.ts";
 import type { EnvelopeDraft } from "./envelope.ts";
-import type { SpoolDisk, SpoolFile } from "./spool-disk.ts";
+import { type SpoolDisk, type SpoolFile, skipBytes } from "./spool-disk.ts";
 import { SpoolError, spoolErrorFrom, systemErrorCode } from "./spool-errors.ts";
 import type { SpoolPaths } from "./spool-layout.ts";
 
@@ -129,7 +129,7 @@ export class SpoolMessageWriter implements MessageWriter {
     if (this.#failure !== null) throw this.#failure;
     this.#size += replacement.length - length; // now, so that a commit() already waiting spools the right size
     if (!this.#streamed()) {
-      this.#pending = [replacement, ...withoutHead(this.#pending, length)];
+      this.#pending = [replacement, ...skipBytes(this.#pending, length)];
       this.#buffered += replacement.length - length;
       return;
     }
@@ -139,7 +139,7 @@ export class SpoolMessageWriter implements MessageWriter {
       const fromPending = length - fromFile;
       await this.#rewriteHead(fromFile, fromPending === 0 ? replacement : Buffer.alloc(0));
       if (fromPending > 0) {
-        this.#pending = [replacement, ...withoutHead(this.#pending, fromPending)];
+        this.#pending = [replacement, ...skipBytes(this.#pending, fromPending)];
         this.#buffered += replacement.length - fromPending;
       }
     });
@@ -395,21 +395,6 @@ function headOf(chunks: readonly Buffer[], limit: number): Buffer {
     left -= chunk.length;
   }
   return Buffer.concat(head);
-}
-
-/** The chunks without their first `length` bytes. */
-function withoutHead(chunks: readonly Buffer[], length: number): Buffer[] {
-  const rest: Buffer[] = [];
-  let skip = length;
-  for (const chunk of chunks) {
-    if (skip >= chunk.length) {
-      skip -= chunk.length;
-    } else {
-      rest.push(skip === 0 ? chunk : chunk.subarray(skip));
-      skip = 0;
-    }
-  }
-  return rest;
 }
 
 /** Fills `buffer` from `position` of the file; the file ending first is an error (it was written that far). */

@@ -96,7 +96,7 @@ class NodeSpoolFile implements SpoolFile {
 }
 
 /** The buffers left after the first `count` bytes were written. */
-function skipBytes(buffers: readonly Buffer[], count: number): Buffer[] {
+export function skipBytes(buffers: readonly Buffer[], count: number): Buffer[] {
   const rest: Buffer[] = [];
   let skip = count;
   for (const buffer of buffers) {
