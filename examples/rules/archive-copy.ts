@@ -14,27 +14,18 @@
 //   archive      = "/var/lib/petrel/archive"   the folder (required, absolute; Petrel's user must write there)
 //   archive_json = true                        also write the .json file (default: false)
 
-import { join } from "node:path";
-import { type BaseContext, defineRules } from "petrel/rules";
-
-function archiveOf(settings: BaseContext["settings"]): { readonly folder: string; readonly json: boolean } {
-  const folder = settings["archive"];
-  if (typeof folder !== "string" || !folder.startsWith("/")) {
-    throw new TypeError("rules.settings.archive: expected the archive folder's absolute path");
-  }
-  const json = settings["archive_json"] ?? false;
-  if (typeof json !== "boolean") throw new TypeError("rules.settings.archive_json: expected true or false");
-  return { folder, json };
-}
+import { isAbsolute, join } from "node:path";
+import { booleanSetting, defineRules, stringSetting } from "petrel/rules";
 
 export default defineRules({
   preq: [
     async function archiveCopy(ctx) {
-      const archive = archiveOf(ctx.settings);
-      const day = join(archive.folder, ctx.now.toISOString().slice(0, 10));
+      const folder = stringSetting(ctx.settings, "archive"); // required: no archive, no mail
+      if (!isAbsolute(folder)) throw new TypeError(`rules.settings.archive: expected an absolute path, got ${JSON.stringify(folder)}`);
+      const day = join(folder, ctx.now.toISOString().slice(0, 10));
       const path = await ctx.export.eml(day);
-      if (archive.json) await ctx.export.json(day);
-      ctx.log.info("archived", { queueId: ctx.queueId, path });
+      if (booleanSetting(ctx.settings, "archive_json", false)) await ctx.export.json(day);
+      ctx.log.info("archived", { path });
     },
   ],
 });

@@ -8,27 +8,12 @@
 //   compliance_domains = ["finance.example.org"]        whose mail is copied (".example.org": and subdomains)
 //   compliance_mailbox = "journal@archive.example.org"  where the copies go (required)
 
-import { type BaseContext, defineRules, type DomainList, domainList } from "petrel/rules";
+import { defineRules, domainList, perSettings, stringListSetting, stringSetting } from "petrel/rules";
 
-type Settings = BaseContext["settings"];
-type Journal = { readonly domains: DomainList; readonly mailbox: string };
-
-const journals = new WeakMap<Settings, Journal>();
-
-function journalOf(settings: Settings): Journal {
-  let journal = journals.get(settings);
-  if (journal === undefined) {
-    const value = settings["compliance_domains"] ?? [];
-    const items: readonly unknown[] = Array.isArray(value) ? value : [value];
-    const domains = items.filter((item): item is string => typeof item === "string");
-    if (domains.length !== items.length) throw new TypeError("rules.settings.compliance_domains: expected a list of domains");
-    const mailbox = settings["compliance_mailbox"];
-    if (typeof mailbox !== "string") throw new TypeError("rules.settings.compliance_mailbox: expected an address");
-    journal = { domains: domainList(domains), mailbox };
-    journals.set(settings, journal);
-  }
-  return journal;
-}
+const journalOf = perSettings((settings) => ({
+  domains: domainList(stringListSetting(settings, "compliance_domains")),
+  mailbox: stringSetting(settings, "compliance_mailbox"), // required
+}));
 
 export default defineRules({
   preq: [
@@ -39,7 +24,7 @@ export default defineRules({
       const involved = journal.domains.has(fromDomain) || ctx.envelope.recipients.some((recipient) => journal.domains.has(recipient.domain));
       if (!involved) return;
       ctx.envelope.addRecipient(journal.mailbox); // a bad address throws: the message fails closed (451)
-      ctx.log.info("compliance copy", { queueId: ctx.queueId, mailbox: journal.mailbox });
+      ctx.log.info("compliance copy", { mailbox: journal.mailbox });
     },
   ],
 });

@@ -10,29 +10,17 @@
 //
 // Use a resolver of your own: most lists refuse queries that come through the big public resolvers.
 //
+// The lookups wait at most dnsbl_timeout_ms, and never more than half of rules.timeout (ctx.timeout): a list
+// that has gone quiet then costs a warning, where reaching the rule's deadline would fail the stage closed (421)
+// for every client.
+//
 // Settings ([rules.settings]):
 //   dnsbl_zones      = ["zen.spamhaus.org"]   the lists to ask (default: none: the rule does nothing)
-//   dnsbl_resolver   = "127.0.0.1:53"         the DNS server to ask, address[:port] (default: the system's)
-//   dnsbl_timeout_ms = 2000                   per query (default: 2000). Keep it well below rules.timeout:
-//                                             past that, the stage fails closed (421) for every client
+//   dnsbl_resolver   = "127.0.0.1:53"         the DNS server(s) to ask, address[:port] (default: the system's)
+//   dnsbl_timeout_ms = 2000                   per query (default: 2000; at most half of rules.timeout)
 
 import { Resolver } from "node:dns/promises";
-import { type BaseContext, defineRules } from "petrel/rules";
-
-type Settings = BaseContext["settings"];
-type Lists = { readonly zones: readonly string[]; readonly resolver: string | null; readonly timeout: number };
-
-function listsOf(settings: Settings): Lists {
-  const value = settings["dnsbl_zones"] ?? [];
-  const items: readonly unknown[] = Array.isArray(value) ? value : [value];
-  const zones = items.filter((item): item is string => typeof item === "string");
-  if (zones.length !== items.length) throw new TypeError("rules.settings.dnsbl_zones: expected a list of zones");
-  const resolver = settings["dnsbl_resolver"] ?? null;
-  if (resolver !== null && typeof resolver !== "string") throw new TypeError('rules.settings.dnsbl_resolver: expected "address:port"');
-  const timeout = settings["dnsbl_timeout_ms"] ?? 2000;
-  if (typeof timeout !== "number" || timeout < 1) throw new TypeError("rules.settings.dnsbl_timeout_ms: expected milliseconds");
-  return { zones, resolver, timeout };
-}
+import { defineRules, numberSetting, stringListSetting } from "petrel/rules";
 
 /** The IPv4 address with its octets reversed ("192.0.2.99" → "99.2.0.192"), or null for anything else. */
 function reversed(address: string): string | null {
@@ -57,18 +45,20 @@ async function ask(resolver: Resolver, name: string, zone: string): Promise<Answ
 export default defineRules({
   connect: [
     async function dnsBlocklist(ctx) {
-      const lists = listsOf(ctx.settings);
+      const zones = stringListSetting(ctx.settings, "dnsbl_zones");
+      const servers = stringListSetting(ctx.settings, "dnsbl_resolver");
+      const timeout = Math.min(numberSetting(ctx.settings, "dnsbl_timeout_ms", 2000, { min: 1 }), Math.ceil(ctx.timeout / 2));
       const client = ctx.connection.client.address;
       const reverse = reversed(client);
-      if (reverse === null || lists.zones.length === 0) return;
-      // A resolver per connection: cancel() ends every query of its resolver, and only ours must end when this
-      // rule's deadline (rules.timeout) passes and ctx.signal aborts.
-      const resolver = new Resolver({ timeout: lists.timeout, tries: 1 });
-      if (lists.resolver !== null) resolver.setServers([lists.resolver]);
+      if (reverse === null || zones.length === 0) return;
+      // A resolver per connection: cancel() ends every query of its resolver, and only ours must end if this
+      // rule's deadline (rules.timeout) passes all the same and ctx.signal aborts.
+      const resolver = new Resolver({ timeout, tries: 1 });
+      if (servers.length > 0) resolver.setServers(servers);
       const cancel = () => resolver.cancel();
       ctx.signal.addEventListener("abort", cancel, { once: true });
       try {
-        const answers = await Promise.all(lists.zones.map((zone) => ask(resolver, `${reverse}.${zone}`, zone)));
+        const answers = await Promise.all(zones.map((zone) => ask(resolver, `${reverse}.${zone}`, zone)));
         if (ctx.signal.aborted) return; // too late: the stage has failed closed (421) without us
         const listing = answers.find((answer) => "listed" in answer && answer.listed);
         if (listing !== undefined) {

@@ -10,26 +10,10 @@
 //   strip_headers = ["X-Originating-IP", "User-Agent", "X-Mailer"]   fields to remove (default: these and X-MimeOLE)
 //   policy_header = "submission; privacy headers removed"           the X-Petrel-Policy value (default: this)
 
-import { type BaseContext, defineRules } from "petrel/rules";
-
-type Settings = BaseContext["settings"];
+import { defineRules, stringListSetting, stringSetting } from "petrel/rules";
 
 const STRIP = ["X-Originating-IP", "X-Mailer", "User-Agent", "X-MimeOLE"];
 const POLICY = "X-Petrel-Policy";
-
-function strings(settings: Settings, name: string, fallback: readonly string[]): readonly string[] {
-  const value = settings[name] ?? fallback;
-  const items: readonly unknown[] = Array.isArray(value) ? value : [value];
-  const texts = items.filter((item): item is string => typeof item === "string");
-  if (texts.length !== items.length) throw new TypeError(`rules.settings.${name}: expected a list of header field names`);
-  return texts;
-}
-
-function policyText(settings: Settings): string {
-  const value = settings["policy_header"] ?? "submission; privacy headers removed";
-  if (typeof value !== "string") throw new TypeError("rules.settings.policy_header: expected a string");
-  return value;
-}
 
 export default defineRules({
   preq: [
@@ -40,9 +24,10 @@ export default defineRules({
         return;
       }
       let removed = 0;
-      for (const name of strings(ctx.settings, "strip_headers", STRIP)) removed += headers.remove(name);
-      headers.set(POLICY, policyText(ctx.settings)); // set: replaces any the user's program put there
-      ctx.log.info("headers rewritten", { queueId: ctx.queueId, user: ctx.connection.user, removed });
+      for (const name of stringListSetting(ctx.settings, "strip_headers", STRIP)) removed += headers.remove(name);
+      // set: replaces any the user's program put there
+      headers.set(POLICY, stringSetting(ctx.settings, "policy_header", "submission; privacy headers removed"));
+      ctx.log.info("headers rewritten", { user: ctx.connection.user, removed });
     },
   ],
 });

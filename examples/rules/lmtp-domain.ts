@@ -8,27 +8,12 @@
 //   lmtp_domains = ["example.org", ".example.org"]   domains (".example.org": and every domain under it)
 //   lmtp_url     = "lmtp://127.0.0.1:24"             lmtp://host:port or unix:/path (default: lmtp://127.0.0.1:24)
 
-import { type BaseContext, defineRules, type DomainList, domainList } from "petrel/rules";
+import { defineRules, domainList, perSettings, stringListSetting, stringSetting } from "petrel/rules";
 
-type Settings = BaseContext["settings"];
-type Target = { readonly domains: DomainList; readonly url: string };
-
-const targets = new WeakMap<Settings, Target>();
-
-function targetOf(settings: Settings): Target {
-  let target = targets.get(settings);
-  if (target === undefined) {
-    const value = settings["lmtp_domains"] ?? [];
-    const items: readonly unknown[] = Array.isArray(value) ? value : [value];
-    const domains = items.filter((item): item is string => typeof item === "string");
-    if (domains.length !== items.length) throw new TypeError("rules.settings.lmtp_domains: expected a list of domains");
-    const url = settings["lmtp_url"] ?? "lmtp://127.0.0.1:24";
-    if (typeof url !== "string") throw new TypeError("rules.settings.lmtp_url: expected lmtp://host:port or unix:/path");
-    target = { domains: domainList(domains), url };
-    targets.set(settings, target);
-  }
-  return target;
-}
+const targetOf = perSettings((settings) => ({
+  domains: domainList(stringListSetting(settings, "lmtp_domains")),
+  url: stringSetting(settings, "lmtp_url", "lmtp://127.0.0.1:24"),
+}));
 
 export default defineRules({
   rcpt: [

@@ -6,20 +6,19 @@
 //   - the From field names another domain than the envelope sender's, and the Subject reads like the usual
 //     bait ("verify your account", "password expires"...). Newsletters and mailing lists also send with a
 //     different envelope domain, but rarely with such subjects.
-//   - the From field claims one of our own domains, the client did not authenticate, and Reply-To leads to
-//     another domain: the "CEO fraud" that asks accounting to answer somewhere else.
+//   - the From field claims one of our own domains (smtp.local_domains), the client neither authenticated nor
+//     connected from smtp.relay_networks (our own applications), and Reply-To leads to another domain: the "CEO
+//     fraud" that asks accounting to answer somewhere else.
 // Domains count as the same when one is the other or under it (bounces.bank.example and bank.example); a
-// finer test would use DMARC alignment with the Public Suffix List.
+// finer test would use DMARC alignment with the Public Suffix List. From and Reply-To are read as postal-mime
+// parses them (ctx.message.mime(), parsed once for all rules), so display names, comments, encoded words and
+// groups cannot hide the address ("security@bank.example" <x@elsewhere.example> is from elsewhere.example).
 //
 // Settings ([rules.settings]):
-//   own_domains       = ["example.org"]          domains only our own users write From (default: none)
 //   phishing_subjects = ["verify your account"]  patterns (regular expressions, any case) (default: below)
 //   quarantine_name   = "suspicious"             the quarantine's name (default: "suspicious")
 
-import { type BaseContext, defineRules, type DomainList, domainList } from "petrel/rules";
-
-type Settings = BaseContext["settings"];
-type Policy = { readonly subjects: readonly RegExp[]; readonly own: DomainList; readonly quarantine: string };
+import { defineRules, type ParsedMessage, perSettings, stringListSetting, stringSetting } from "petrel/rules";
 
 const SUBJECTS = [
   "verify your (account|identity|mailbox)",
@@ -30,37 +29,28 @@ const SUBJECTS = [
   "urgent.*(payment|wire transfer)",
 ];
 
-const policies = new WeakMap<Settings, Policy>();
+const policyOf = perSettings((settings) => ({
+  subjects: stringListSetting(settings, "phishing_subjects", SUBJECTS).map((pattern) => new RegExp(pattern, "i")),
+  quarantine: stringSetting(settings, "quarantine_name", "suspicious"),
+}));
 
-function policyOf(settings: Settings): Policy {
-  let policy = policies.get(settings);
-  if (policy === undefined) {
-    const name = settings["quarantine_name"] ?? "suspicious";
-    if (typeof name !== "string" || name === "") throw new TypeError("rules.settings.quarantine_name: expected a name");
-    policy = {
-      subjects: strings(settings, "phishing_subjects", SUBJECTS).map((pattern) => new RegExp(pattern, "i")),
-      own: domainList(strings(settings, "own_domains", [])),
-      quarantine: name,
-    };
-    policies.set(settings, policy);
-  }
-  return policy;
+type Address = NonNullable<ParsedMessage["from"]>;
+
+/** The domain of an address, lower-cased and without a trailing dot; null if it has none. */
+function domainOf(address: string): string | null {
+  const at = address.lastIndexOf("@");
+  const domain = address.slice(at + 1).toLowerCase().replace(/\.$/, "");
+  return at === -1 || domain === "" ? null : domain;
 }
 
-function strings(settings: Settings, name: string, fallback: readonly string[]): readonly string[] {
-  const value = settings[name] ?? fallback;
-  const items: readonly unknown[] = Array.isArray(value) ? value : [value];
-  const texts = items.filter((item): item is string => typeof item === "string");
-  if (texts.length !== items.length) throw new TypeError(`rules.settings.${name}: expected a list of strings`);
-  return texts;
+/** The domains of the addresses of a From or Reply-To field, members of groups included. */
+function domainsOf(addresses: readonly Address[]): string[] {
+  return addresses.flatMap((address) => address.group ?? [address]).flatMap((mailbox) => domainOf(mailbox.address) ?? []);
 }
 
-/** The domain of the (first) address in a From or Reply-To value ("Name" <a@b.example>, or a@b.example). */
-function domainOf(field: string | undefined): string | null {
-  if (field === undefined) return null;
-  const address = /<([^<>]*)>/.exec(field)?.[1] ?? field;
-  const domain = /@([^\s<>()@,;]+)/.exec(address)?.[1];
-  return domain === undefined ? null : domain.toLowerCase().replace(/\.$/, "");
+/** The domain of the (first) From address. */
+function fromDomain(mime: ParsedMessage): string | undefined {
+  return domainsOf(mime.from === undefined ? [] : [mime.from])[0];
 }
 
 function sameDomain(a: string, b: string): boolean {
@@ -69,24 +59,27 @@ function sameDomain(a: string, b: string): boolean {
 
 export default defineRules({
   preq: [
-    function phishingSubjectFromElsewhere(ctx) {
+    async function phishingSubjectFromElsewhere(ctx) {
       const policy = policyOf(ctx.settings);
-      const from = domainOf(ctx.message.headers.get("From"));
       const sender = domainOf(ctx.envelope.sender); // null for bounces (the null sender): nothing to compare
-      if (from === null || sender === null || sameDomain(from, sender)) return;
-      const subject = ctx.message.headers.getDecoded("Subject") ?? "";
-      if (!policy.subjects.some((pattern) => pattern.test(subject))) return;
-      ctx.log.info("suspicious message", { queueId: ctx.queueId, reason: "phishing subject, From domain not the sender's", from, sender });
+      if (sender === null) return;
+      const mime = await ctx.message.mime();
+      const from = fromDomain(mime);
+      if (from === undefined || sameDomain(from, sender)) return;
+      if (!policy.subjects.some((pattern) => pattern.test(mime.subject ?? ""))) return;
+      ctx.log.info("suspicious message", { reason: "phishing subject, From domain not the sender's", from, sender });
       return ctx.quarantine(policy.quarantine);
     },
-    function replyToElsewhere(ctx) {
-      const policy = policyOf(ctx.settings);
-      if (ctx.connection.user !== null) return; // our users may set Reply-To as they like
-      const from = domainOf(ctx.message.headers.get("From"));
-      const replyTo = domainOf(ctx.message.headers.get("Reply-To"));
-      if (from === null || replyTo === null || !policy.own.has(from) || sameDomain(from, replyTo)) return;
-      ctx.log.info("suspicious message", { queueId: ctx.queueId, reason: "our domain in From, Reply-To elsewhere", from, replyTo });
-      return ctx.quarantine(policy.quarantine);
+    async function replyToElsewhere(ctx) {
+      // Our users and our own applications may set Reply-To as they like.
+      if (ctx.connection.user !== null || ctx.inRelayNetworks(ctx.connection.client.address)) return;
+      const mime = await ctx.message.mime();
+      const from = fromDomain(mime);
+      if (from === undefined || !ctx.isLocalDomain(from)) return;
+      const replyTo = domainsOf(mime.replyTo ?? []).find((domain) => !sameDomain(domain, from));
+      if (replyTo === undefined) return;
+      ctx.log.info("suspicious message", { reason: "our domain in From, Reply-To elsewhere", from, replyTo });
+      return ctx.quarantine(policyOf(ctx.settings).quarantine);
     },
   ],
 });

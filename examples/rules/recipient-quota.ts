@@ -12,21 +12,13 @@
 // Settings ([rules.settings]):
 //   recipient_quota = 200   messages per recipient per hour (default: 200)
 
-import { type BaseContext, defineRules } from "petrel/rules";
+import { defineRules, numberSetting } from "petrel/rules";
 
 const WINDOW_MS = 60 * 60 * 1000;
 
 /** Recipient address → the times (ms) of its RCPTs within the window, oldest first. */
 const recent = new Map<string, number[]>();
 let lastSweep = 0;
-
-function quotaOf(settings: BaseContext["settings"]): number {
-  const value = settings["recipient_quota"] ?? 200;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new TypeError("rules.settings.recipient_quota: expected a whole number of messages, at least 1");
-  }
-  return value;
-}
 
 /** Forgets addresses with no RCPT in the window, once per window, so that the map does not grow for ever. */
 function sweep(now: number): void {
@@ -41,7 +33,7 @@ export default defineRules({
   rcpt: [
     function recipientQuota(ctx) {
       if (!ctx.rcpt.isLocal) return; // mail for other domains is theirs to limit
-      const quota = quotaOf(ctx.settings);
+      const quota = numberSetting(ctx.settings, "recipient_quota", 200, { min: 1, integer: true });
       const now = ctx.now.getTime();
       sweep(now);
       const address = ctx.rcpt.address.toLowerCase();

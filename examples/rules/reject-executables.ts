@@ -10,17 +10,15 @@
 // Settings ([rules.settings]):
 //   blocked_extensions = ["exe", "scr", "js"]   extensions to refuse, with or without the dot (default: below)
 
-import { type BaseContext, defineRules } from "petrel/rules";
+import { defineRules, perSettings, stringListSetting } from "petrel/rules";
 
 const BLOCKED = ["exe", "scr", "js", "vbs", "bat", "cmd", "com", "pif", "jar", "lnk"];
 
-function extensions(settings: BaseContext["settings"]): Set<string> {
-  const value = settings["blocked_extensions"] ?? BLOCKED;
-  const items: readonly unknown[] = Array.isArray(value) ? value : [value];
-  const texts = items.filter((item): item is string => typeof item === "string");
-  if (texts.length !== items.length) throw new TypeError("rules.settings.blocked_extensions: expected a list of extensions");
-  return new Set(texts.map((text) => text.replace(/^\./, "").toLowerCase()));
-}
+/** The extensions to refuse, lower-case and without the dot, once per configuration. */
+const blockedOf = perSettings((settings) => {
+  const extensions = stringListSetting(settings, "blocked_extensions", BLOCKED);
+  return new Set(extensions.map((extension) => extension.replace(/^\./, "").toLowerCase()));
+});
 
 /** The name as a reply may show it: printable ASCII, at most 60 characters (names come from the sender). */
 function printable(name: string): string {
@@ -31,13 +29,13 @@ function printable(name: string): string {
 export default defineRules({
   preq: [
     async function rejectExecutables(ctx) {
-      const blocked = extensions(ctx.settings);
+      const blocked = blockedOf(ctx.settings);
       for (const attachment of await ctx.message.attachments()) {
         if (attachment.filename === null) continue;
         const name = attachment.filename.toLowerCase().replace(/[.\s]+$/, "");
         const extension = name.slice(name.lastIndexOf(".") + 1);
         if (!name.includes(".") || !blocked.has(extension)) continue;
-        ctx.log.info("executable attachment refused", { queueId: ctx.queueId, filename: attachment.filename, sender: ctx.envelope.sender });
+        ctx.log.info("executable attachment refused", { filename: attachment.filename, sender: ctx.envelope.sender });
         return ctx.reject(550, "5.7.1", `attachment "${printable(attachment.filename)}" refused: .${extension} files are not accepted here`);
       }
     },

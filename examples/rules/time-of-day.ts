@@ -12,27 +12,7 @@
 //   office_days  = ["Mon", "Tue", "Wed", "Thu", "Fri"]                   (default: Monday to Friday)
 //   timezone     = "Europe/Paris"                                        an IANA zone (default: the server's zone)
 
-import { type AddressList, addressList, type BaseContext, defineRules } from "petrel/rules";
-
-type Settings = BaseContext["settings"];
-type Office = {
-  readonly senders: AddressList;
-  readonly start: number;
-  readonly end: number;
-  readonly days: ReadonlySet<string>;
-  readonly clock: Intl.DateTimeFormat;
-  readonly text: string;
-};
-
-const offices = new WeakMap<Settings, Office>();
-
-function strings(settings: Settings, name: string, fallback: readonly string[]): readonly string[] {
-  const value = settings[name] ?? fallback;
-  const items: readonly unknown[] = Array.isArray(value) ? value : [value];
-  const texts = items.filter((item): item is string => typeof item === "string");
-  if (texts.length !== items.length) throw new TypeError(`rules.settings.${name}: expected a list of strings`);
-  return texts;
-}
+import { addressList, defineRules, perSettings, stringListSetting, stringSetting } from "petrel/rules";
 
 /** "08:00" → minutes since midnight. */
 function minutes(text: string): number {
@@ -43,29 +23,23 @@ function minutes(text: string): number {
   return hours * 60 + mins;
 }
 
-function officeOf(settings: Settings): Office {
-  let office = offices.get(settings);
-  if (office === undefined) {
-    const hours = settings["office_hours"] ?? "08:00-18:00";
-    if (typeof hours !== "string" || !/^\d\d?:\d\d-\d\d?:\d\d$/.test(hours)) {
-      throw new TypeError('rules.settings.office_hours: expected "HH:MM-HH:MM", e.g. "08:00-18:00"');
-    }
-    const [start = "", end = ""] = hours.split("-");
-    const timeZone = settings["timezone"] ?? undefined;
-    if (timeZone !== undefined && typeof timeZone !== "string") throw new TypeError("rules.settings.timezone: expected a zone such as Europe/Paris");
-    office = {
-      senders: addressList(strings(settings, "bulk_senders", [])),
-      start: minutes(start),
-      end: minutes(end),
-      days: new Set(strings(settings, "office_days", ["Mon", "Tue", "Wed", "Thu", "Fri"]).map((day) => day.slice(0, 3).toLowerCase())),
-      // An unknown zone throws here (RangeError): the rule fails closed and the log says so.
-      clock: new Intl.DateTimeFormat("en-US", { timeZone, weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
-      text: `${hours}${typeof timeZone === "string" ? ` ${timeZone}` : ""}`,
-    };
-    offices.set(settings, office);
-  }
-  return office;
-}
+const officeOf = perSettings((settings) => {
+  const hours = stringSetting(settings, "office_hours", "08:00-18:00");
+  if (!/^\d\d?:\d\d-\d\d?:\d\d$/.test(hours)) throw new TypeError('rules.settings.office_hours: expected "HH:MM-HH:MM", e.g. "08:00-18:00"');
+  const [start = "", end = ""] = hours.split("-");
+  const timeZone = stringSetting(settings, "timezone", Intl.DateTimeFormat().resolvedOptions().timeZone);
+  const days = stringListSetting(settings, "office_days", ["Mon", "Tue", "Wed", "Thu", "Fri"]);
+  return {
+    senders: addressList(stringListSetting(settings, "bulk_senders")),
+    start: minutes(start),
+    end: minutes(end),
+    days: new Set(days.map((day) => day.slice(0, 3).toLowerCase())),
+    // An unknown zone throws here (RangeError): the rule fails closed and the log says so.
+    clock: new Intl.DateTimeFormat("en-US", { timeZone, weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
+    text: `${hours} ${timeZone}`, // as replies and logs show it: "08:00-18:00 Europe/Paris"
+  };
+});
+type Office = ReturnType<typeof officeOf>;
 
 function isOpen(office: Office, now: Date): boolean {
   const parts = office.clock.formatToParts(now);

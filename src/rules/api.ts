@@ -11,6 +11,7 @@ export type { Route, ParsedMessage };
 export { networks, isIp, type Networks } from "./objects/networks.ts";
 export { addressList, domainList, type AddressList, type DomainList } from "./objects/addresses.ts";
 export { readListFile, networksFromFile, addressesFromFile, domainsFromFile } from "./objects/list-file.ts";
+export { stringSetting, stringListSetting, numberSetting, booleanSetting, perSettings, type Settings } from "./objects/settings.ts";
 
 /** The stages, in the order a message meets them. One spelling in code, config, logs and docs. */
 export const stages = ["connect", "helo", "auth", "mail", "rcpt", "preq", "postq", "delivery"] as const;
