@@ -1,6 +1,7 @@
-// Runs Petrel for the benchmark: writes a configuration and a fresh spool in a temporary directory, starts
-// `petrel serve` from a checkout, waits for its 220 greeting, counts what it queued, and stops it with
-// SIGTERM. Logs go to files in the temporary directory so the benchmark's console stays clean.
+// Runs Petrel for the benchmark: writes a configuration (with the rule files it is given, if any) and a fresh
+// spool in a temporary directory, starts `petrel serve` from a checkout, waits for its 220 greeting, counts
+// what it queued, and stops it with SIGTERM. Logs go to files in the temporary directory so the benchmark's
+// console stays clean.
 // It must never touch a spool or configuration it did not create, and never leave the server running.
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -14,8 +15,9 @@ const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 45_000;
 const OUTPUT_TAIL_BYTES = 4096;
 
-function configText(port: number, dir: string): string {
+function configText(port: number, dir: string, ruleFiles: readonly string[]): string {
   const path = (name: string) => JSON.stringify(join(dir, name));
+  const rules = ruleFiles.length === 0 ? "" : `\n[rules]\nfiles = ${JSON.stringify(ruleFiles)}\n`;
   return `# Written by bench/petrel-server.ts for one benchmark run.
 [server]
 workers = "auto"
@@ -30,7 +32,7 @@ max_connections_per_client = 5000
 [smtp]
 local_domains = ["bench.test"]
 max_message_size = "100MiB"
-
+${rules}
 [[listener]]
 address = "127.0.0.1"
 port = ${port}
@@ -60,10 +62,18 @@ function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
+export type PetrelOptions = {
+  /** What the tables call this server (default "Petrel"). */
+  readonly label?: string;
+  /** Absolute paths of rule files for `[rules] files` (default none). */
+  readonly ruleFiles?: readonly string[];
+};
+
 export class PetrelServer {
-  readonly label = "Petrel";
+  readonly label: string;
   readonly #checkout: string;
   readonly #baseDir: string;
+  readonly #ruleFiles: readonly string[];
   #dir: string | null = null;
   #child: ChildProcess | null = null;
   #exited: Promise<unknown> = Promise.resolve();
@@ -71,9 +81,11 @@ export class PetrelServer {
   #port = 0;
 
   /** Nothing happens until start(); stop() may be called at any time, also when start() failed. */
-  constructor(checkout: string, baseDir: string) {
+  constructor(checkout: string, baseDir: string, options: PetrelOptions = {}) {
     this.#checkout = checkout;
     this.#baseDir = baseDir;
+    this.label = options.label ?? "Petrel";
+    this.#ruleFiles = options.ruleFiles ?? [];
   }
 
   get port(): number {
@@ -101,7 +113,7 @@ export class PetrelServer {
     this.#dir = dir;
     this.#port = await freeLoopbackPort();
     const configPath = join(dir, "petrel.toml");
-    await writeFile(configPath, configText(this.#port, dir));
+    await writeFile(configPath, configText(this.#port, dir, this.#ruleFiles));
     // detached: its own process group, so a Ctrl-C on the benchmark reaches the benchmark only and the
     // benchmark decides the order of shutdown.
     const node = join(this.#checkout, "node_modules/.bin/node");

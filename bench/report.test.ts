@@ -1,8 +1,8 @@
-// Tests of the benchmark's arithmetic and tables: medians, ratios, targets.
+// Tests of the benchmark's arithmetic and tables: medians, ratios, targets, the rules comparison.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { median, memoryTable, meetsTarget, throughputTable } from "./report.ts";
+import { median, meetsRulesTarget, meetsTarget, memoryTable, pairedRatios, rulesRatio, rulesTable, throughputTable } from "./report.ts";
 
 test("the median of an odd and of an even count of runs", () => {
   assert.equal(median([900, 100, 500]), 500);
@@ -29,4 +29,26 @@ test("a figure at or above its target fails; a figure without a target is inform
   assert.equal(meetsTarget({ measure: "m", bytes: 31 * MiB, targetBytes: 32 * MiB }), true);
   assert.equal(meetsTarget({ measure: "m", bytes: 900 * MiB }), true);
   assert.match(memoryTable([{ measure: "idle", bytes: 120 * MiB, targetBytes: 100 * MiB }]), /\| idle +\| 120\.0 \| < 100 +\| FAIL +\|/);
+});
+
+test("the rules table pairs the rounds, shows medians with their spread, and judges the ratio of the medians", () => {
+  const row = {
+    title: "(b) many msg/conn",
+    noRules: [1000, 800, 1200],
+    rules: [950, 700, 1000],
+    noRulesCpu: [1000, 1100, 900],
+    rulesCpu: [1100, 1200, 1000],
+  };
+  assert.deepEqual(
+    pairedRatios(row.noRules, row.rules).map((ratio) => ratio.toFixed(3)),
+    ["0.950", "0.875", "0.833"],
+  );
+  assert.equal(rulesRatio(row), 0.95);
+  assert.equal(meetsRulesTarget(row), true);
+  assert.equal(meetsRulesTarget({ ...row, rules: [900, 900, 900] }), false); // 0.90: a cost of 10% is not less than 10%
+  assert.match(
+    rulesTable([row]),
+    /\| \(b\) many msg\/conn \| 1000 \(800-1200\) +\| 950 \(700-1000\) \| 0\.95 +\| 0\.88 \(0\.83-0\.95\) \| 1000 \(900-1100\) +\| 1100 \(1000-1200\) \| 100 +\| met +\|/,
+  );
+  assert.throws(() => pairedRatios([1, 2], [1]), /2 runs without rules but 1 with/);
 });

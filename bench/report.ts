@@ -1,5 +1,6 @@
 // Turns the benchmark's measurements into the tables it prints: throughput medians with the
-// Petrel/Postfix ratio, and memory figures against their targets. The tables are Markdown, so a run's
+// Petrel/Postfix ratio, Petrel with rules against Petrel without (issue 4's target), and memory figures
+// against their targets. The tables are Markdown, so a run's
 // output can be pasted into docs/performance.md as it is. It formats only; it must never measure.
 
 import type { Machine } from "./machine.ts";
@@ -53,6 +54,65 @@ export function throughputTable(rows: readonly ThroughputRow[]): string {
         median(row.postfixCpu).toFixed(0),
       ];
     }),
+  );
+}
+
+/** Per load: msg/s and CPU microseconds per message of each round, Petrel without and with the rule set. */
+export type RulesRow = {
+  title: string;
+  noRules: readonly number[];
+  rules: readonly number[];
+  noRulesCpu: readonly number[];
+  rulesCpu: readonly number[];
+};
+
+/** Issue 4: the rule set may cost less than 10% of the throughput without rules. */
+export const RULES_TARGET_RATIO = 0.9;
+
+/** Rules / no rules of each round (the runs of one round ran back to back, under the same noise). */
+export function pairedRatios(without: readonly number[], withRules: readonly number[]): number[] {
+  if (without.length !== withRules.length) throw new Error(`${without.length} runs without rules but ${withRules.length} with`);
+  return without.map((value, round) => withRules[round]! / value);
+}
+
+/** The throughput with rules over the one without: the ratio of the medians. */
+export function rulesRatio(row: RulesRow): number {
+  return median(row.rules) / median(row.noRules);
+}
+
+export function meetsRulesTarget(row: RulesRow): boolean {
+  return rulesRatio(row) > RULES_TARGET_RATIO;
+}
+
+/** "median (min-max)", with `digits` decimals. */
+function spread(values: readonly number[], digits = 0): string {
+  return `${median(values).toFixed(digits)} (${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)})`;
+}
+
+export function rulesTable(rows: readonly RulesRow[]): string {
+  return table(
+    [
+      "Load",
+      "No rules msg/s",
+      "Rules msg/s",
+      "Rules / no rules",
+      "Per-round ratio",
+      "No rules CPU us/msg",
+      "Rules CPU us/msg",
+      "CPU added us/msg",
+      `Target > ${RULES_TARGET_RATIO.toFixed(2)}`,
+    ],
+    rows.map((row) => [
+      row.title,
+      spread(row.noRules),
+      spread(row.rules),
+      rulesRatio(row).toFixed(2),
+      spread(pairedRatios(row.noRules, row.rules), 2),
+      spread(row.noRulesCpu),
+      spread(row.rulesCpu),
+      (median(row.rulesCpu) - median(row.noRulesCpu)).toFixed(0),
+      meetsRulesTarget(row) ? "met" : "NOT MET",
+    ]),
   );
 }
 

@@ -1,8 +1,12 @@
-// `npm run bench`: Petrel against a private Postfix 3.7 in one run on one machine. Starts both servers,
-// checks Petrel's memory with 1,000 idle sessions and a 50 MiB message against their targets, then runs the
-// smtp-source loads alternately on each server (median of the rounds) while sampling memory, and prints
-// Markdown tables. Exit status 1 when a message went missing, a step failed or a memory target was missed.
-// It must never leave a server, a daemon or a temporary directory behind, also on error or Ctrl-C.
+// `npm run bench`: two parts, both by default, or the ones named (`npm run bench -- rules`).
+// postfix: Petrel against a private Postfix 3.7 in one run on one machine. Starts both servers, checks
+// Petrel's memory with 1,000 idle sessions and a 50 MiB message against their targets, then runs the
+// smtp-source loads alternately on each server (median of the rounds) while sampling memory.
+// rules: Petrel without rules against Petrel with bench/rules/twenty-per-stage.ts (issue 4), the same loads
+// alternated the same way, the order swapped every other round.
+// Each part prints Markdown tables. Exit status 1 when a message went missing, a step failed or a memory target
+// was missed (throughput targets are reported, not enforced: this machine is too noisy for a verdict by exit
+// status). It must never leave a server, a daemon or a temporary directory behind, also on error or Ctrl-C.
 
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
@@ -13,7 +17,16 @@ import { measureIdleSessions } from "./idle-sessions.ts";
 import { describeMachine } from "./machine.ts";
 import { PetrelServer } from "./petrel-server.ts";
 import { PostfixInstance } from "./postfix-instance.ts";
-import { describeRun, type MemoryRow, meetsTarget, memoryTable, throughputTable } from "./report.ts";
+import {
+  describeRun,
+  type MemoryRow,
+  meetsRulesTarget,
+  meetsTarget,
+  memoryTable,
+  RULES_TARGET_RATIO,
+  rulesTable,
+  throughputTable,
+} from "./report.ts";
 import { type RssPeaks, sampleDuring } from "./rss-sampler.ts";
 import { measureThroughput, measureTlsLoad, type ThroughputPlan } from "./throughput.ts";
 
@@ -24,9 +37,18 @@ const IDLE_SESSIONS = 1000;
 const IDLE_SESSIONS_TARGET = 100 * MiB;
 const IDLE_HOLD_MS = 2000;
 
-const USAGE = `usage: npm run bench -- [options]
+/** The rule set of the rules part: 20 rules at each of connect, helo, mail, rcpt and preq, none deciding. */
+const RULE_SET = resolve(import.meta.dirname, "rules/twenty-per-stage.ts");
+
+const parts = ["postfix", "rules"] as const;
+type Part = (typeof parts)[number];
+
+const USAGE = `usage: npm run bench -- [part...] [options]
+  parts: postfix  Petrel against Postfix: memory targets, loads (a), (b) and STARTTLS (c)
+         rules    Petrel with 20 rules per stage against Petrel without rules: loads (a) and (b)
+         (default: both, in that order)
   --messages N   messages per load run (default 5000, about 10 s a run here; 1000 with --quick)
-  --rounds N     rounds of Petrel/Postfix runs per load, the median is reported (default 3; 1 with --quick)
+  --rounds N     rounds of A/B runs per load, the median is reported (default 3; 1 with --quick)
   --quick        a smoke run of about a minute: few messages, one round
   --petrel DIR   the Petrel checkout to run (default: the one this benchmark is in)
   --dir DIR      where the temporary spools and Postfix instance go (default: ${tmpdir()})
@@ -39,9 +61,12 @@ function positiveInteger(text: string | undefined, fallback: number, name: strin
   return value;
 }
 
-function readOptions(argv: string[]): { plan: ThroughputPlan; checkout: string; baseDir: string } | null {
-  const { values } = parseArgs({
+type Options = { parts: readonly Part[]; plan: ThroughputPlan; checkout: string; baseDir: string };
+
+function readOptions(argv: string[]): Options | null {
+  const { values, positionals } = parseArgs({
     args: argv,
+    allowPositionals: true,
     options: {
       messages: { type: "string" },
       rounds: { type: "string" },
@@ -52,7 +77,11 @@ function readOptions(argv: string[]): { plan: ThroughputPlan; checkout: string; 
     },
   });
   if (values.help) return null;
+  for (const name of positionals) {
+    if (!(parts as readonly string[]).includes(name)) throw new Error(`unknown part "${name}" (parts: ${parts.join(", ")})`);
+  }
   return {
+    parts: parts.filter((part) => positionals.length === 0 || positionals.includes(part)),
     plan: {
       messages: positiveInteger(values.messages, values.quick ? 1000 : 5000, "messages"),
       rounds: positiveInteger(values.rounds, values.quick ? 1 : 3, "rounds"),
@@ -85,15 +114,21 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
   });
 }
 
-async function bench(options: { plan: ThroughputPlan; checkout: string; baseDir: string }): Promise<boolean> {
-  const { plan, checkout, baseDir } = options;
-  console.log(describeRun(await describeMachine(checkout, baseDir), plan));
+/** Registers a server's stop for the end, an error or a signal; the returned stop may run earlier, once. */
+function stopLater(stop: () => Promise<void>): () => Promise<void> {
+  let stopped: Promise<void> | null = null;
+  const once = () => (stopped ??= stop());
+  stops.push(once);
+  return once;
+}
 
+/** Petrel against Postfix; false when a memory target was missed. */
+async function postfixPart({ plan, checkout, baseDir }: Options): Promise<boolean> {
   const petrel = new PetrelServer(checkout, baseDir);
-  stops.push(() => petrel.stop());
+  const stopPetrel = stopLater(() => petrel.stop());
   await petrel.start();
   const postfix = new PostfixInstance(baseDir, petrel.tlsFiles); // the same certificate for the TLS load
-  stops.push(() => postfix.stop());
+  const stopPostfix = stopLater(() => postfix.stop());
   await postfix.start();
   console.log(`Petrel on 127.0.0.1:${petrel.port} (spool ${petrel.spoolDir}), Postfix on 127.0.0.1:${postfix.port}\n`);
 
@@ -135,11 +170,49 @@ async function bench(options: { plan: ThroughputPlan; checkout: string; baseDir:
     },
   ];
   console.log(`\n${memoryTable(memory)}`);
+  await stopPostfix();
+  await stopPetrel();
   return memory.every(meetsTarget);
 }
 
+/**
+ * Petrel without rules against Petrel with the rule set: two servers side by side, the same loads, A/B with
+ * the order swapped every other round. Prints medians, spreads and the ratio against issue 4's target.
+ */
+async function rulesPart({ plan, checkout, baseDir }: Options): Promise<void> {
+  const plain = new PetrelServer(checkout, baseDir, { label: "no rules" });
+  const ruled = new PetrelServer(checkout, baseDir, { label: "rules", ruleFiles: [RULE_SET] });
+  const stopPlain = stopLater(() => plain.stop());
+  const stopRuled = stopLater(() => ruled.stop());
+  await plain.start();
+  await ruled.start();
+  console.log(`\nrules: Petrel without rules on 127.0.0.1:${plain.port}, with ${RULE_SET} on 127.0.0.1:${ruled.port}`);
+  const results = await measureThroughput([plain, ruled], plan, (line) => console.log(line), { swapOrder: true });
+  const rows = results.map(({ title, rates, cpu }) => ({
+    title,
+    noRules: rates.get(plain.label)!,
+    rules: rates.get(ruled.label)!,
+    noRulesCpu: cpu.get(plain.label)!,
+    rulesCpu: cpu.get(ruled.label)!,
+  }));
+  console.log(`\n${rulesTable(rows)}`);
+  const met = rows.every(meetsRulesTarget);
+  console.log(`\nrules: target (rules / no rules > ${RULES_TARGET_RATIO.toFixed(2)} in every load) ${met ? "met" : "NOT met"}`);
+  await stopRuled();
+  await stopPlain();
+}
+
+/** Runs the parts asked for; false when a memory target was missed. */
+async function bench(options: Options): Promise<boolean> {
+  console.log(describeRun(await describeMachine(options.checkout, options.baseDir), options.plan));
+  let targetsMet = true;
+  if (options.parts.includes("postfix")) targetsMet = await postfixPart(options);
+  if (options.parts.includes("rules")) await rulesPart(options);
+  return targetsMet;
+}
+
 async function main(): Promise<void> {
-  let options: ReturnType<typeof readOptions>;
+  let options: Options | null;
   try {
     options = readOptions(process.argv.slice(2));
   } catch (error) {

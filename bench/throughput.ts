@@ -39,18 +39,24 @@ async function queuedRun(server: MailServer, load: Load, what: string): Promise<
   return { seconds, cpuMs };
 }
 
+/**
+ * `swapOrder`: every other round runs the servers in the reverse order (A B, B A, A B...), so that neither
+ * always runs right after the other; for comparisons of a few per cent (rules against no rules).
+ */
 export async function measureThroughput(
   servers: readonly MailServer[],
   plan: ThroughputPlan,
   progress: (line: string) => void,
+  options: { swapOrder?: boolean } = {},
 ): Promise<ThroughputResult[]> {
   const load = (mode: LoadMode, messages: number): Load => ({ ...plan, mode, messages });
+  const labelWidth = Math.max(8, ...servers.map((server) => server.label.length));
 
   // One untimed run each first: Petrel's JIT compiles its hot path, Postfix spawns its smtpd processes.
   const warmUp = load("one-per-connection", Math.max(plan.sessions, Math.round(plan.messages / 10)));
   for (const server of servers) {
     const { seconds } = await queuedRun(server, warmUp, "warm-up");
-    progress(`warm-up      ${server.label.padEnd(8)} ${warmUp.messages} messages in ${seconds.toFixed(2)} s`);
+    progress(`warm-up      ${server.label.padEnd(labelWidth)} ${warmUp.messages} messages in ${seconds.toFixed(2)} s`);
   }
 
   const modes = Object.keys(loadModes) as LoadMode[];
@@ -60,8 +66,9 @@ export async function measureThroughput(
     cpu: new Map(servers.map((server) => [server.label, [] as number[]])),
   }));
   for (let round = 1; round <= plan.rounds; round++) {
+    const order = options.swapOrder && round % 2 === 0 ? [...servers].reverse() : servers;
     for (const [index, result] of results.entries()) {
-      for (const server of servers) {
+      for (const server of order) {
         const what = `round ${round}/${plan.rounds} ${result.title}`;
         const { seconds, cpuMs } = await queuedRun(server, load(modes[index]!, plan.messages), what);
         const rate = plan.messages / seconds;
@@ -69,7 +76,7 @@ export async function measureThroughput(
         result.rates.get(server.label)!.push(rate);
         result.cpu.get(server.label)!.push(cpu);
         progress(
-          `${what.padEnd(30)} ${server.label.padEnd(8)} ${rate.toFixed(0).padStart(6)} msg/s (${seconds.toFixed(2)} s), ` +
+          `${what.padEnd(30)} ${server.label.padEnd(labelWidth)} ${rate.toFixed(0).padStart(6)} msg/s (${seconds.toFixed(2)} s), ` +
             `${cpu.toFixed(0)} us CPU/msg`,
         );
       }
