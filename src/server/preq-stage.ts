@@ -15,6 +15,7 @@ import type { Transaction } from "./transaction.ts";
 import { reply } from "../smtp/reply.ts";
 
 const HEADER_LIMIT = 256 * 1024;
+const FIRST_READ = 16 * 1024;
 const headerTooLong = reply(451, "4.3.0", "temporary local problem, try again later");
 
 /** Runs the preq rules on the message the transaction holds; the edits are in it when this resolves. */
@@ -23,7 +24,9 @@ export async function preqStage(session: Session, transaction: Transaction): Pro
   if (rules.length === 0 || session.rulesSkipped()) return CONTINUE;
   // Rules edit the client's header section; Petrel's Received header stays first, above whatever they add.
   const start = transaction.receivedLength;
-  const head = (await transaction.readHead(start + HEADER_LIMIT)).subarray(start);
+  // Most header sections fit in the first 16 KiB: read more only when the end is not there.
+  let head = (await transaction.readHead(start + FIRST_READ)).subarray(start);
+  if (headerSectionEnd(head) < 0 && transaction.size > start + FIRST_READ) head = (await transaction.readHead(start + HEADER_LIMIT)).subarray(start);
   const end = headerSectionEnd(head);
   const whole = end >= 0 || transaction.size - start <= HEADER_LIMIT;
   // The fields end with the CRLF of the last one; the empty line stays in the body part.

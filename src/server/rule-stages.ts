@@ -39,10 +39,15 @@ export function withRules(
     then(CONTINUE);
     return undefined;
   }
-  return session.clientName.then(async (clientName) => {
-    const outcome = await runStage(rules, makeContext(stageSetup(session, clientName)), session.context.rules.timeout);
+  const run = (clientName: string | null): Promise<void> | undefined => {
+    const outcome = runStage(rules, makeContext(stageSetup(session, clientName)), session.context.rules.timeout);
+    if (outcome instanceof Promise) return outcome.then((settled) => then(decide(session, stage, settled)));
     then(decide(session, stage, outcome));
-  });
+    return undefined;
+  };
+  // Synchronous rules, once the client's name is known, answer within the command loop: no pause, no promise.
+  if (session.knownClientName !== undefined) return run(session.knownClientName);
+  return session.clientName.then(run);
 }
 
 /** What every stage's ctx is built from. */

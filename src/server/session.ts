@@ -38,6 +38,8 @@ export class Session {
   readonly serverPort: number;
   readonly startedAt = Date.now();
   clientName: Promise<string | null>;
+  /** The client's name once the lookup has ended (undefined before): rules then run without waiting for it. */
+  knownClientName: string | null | undefined = undefined;
   greeting: "none" | "helo" | "ehlo" = "none";
   helo = "";
   /** The EHLO keywords offered to this client: MAIL/RCPT parameters of others are refused (RFC 5321 §4.1.1.1). */
@@ -82,6 +84,9 @@ export class Session {
     this.mailLog = context.logs.module("smtp", "mail");
     this.reader = new CommandLineReader(context.settings.maxCommandLength);
     this.clientName = reverseName(this.clientAddress, context.settings.dnsServers);
+    void this.clientName.then((name) => {
+      this.knownClientName = name;
+    });
 
     if (socket instanceof TLSSocket) this.tls = describeTls(socket);
     this.listen(socket);
