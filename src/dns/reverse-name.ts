@@ -6,7 +6,7 @@
 import { Resolver } from "node:dns/promises";
 import { isIP } from "node:net";
 
-function isLoopback(address: string): boolean {
+export function isLoopback(address: string): boolean {
   return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
 }
 

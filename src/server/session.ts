@@ -15,7 +15,7 @@ import { CommandLineReader, LINE_TOO_LONG } from "../smtp/command-line.ts";
 import { formatReply, type Reply } from "../smtp/reply.ts";
 import { replies } from "../smtp/replies.ts";
 import { parseCommand } from "../smtp/command.ts";
-import { reverseName } from "../dns/reverse-name.ts";
+import { isLoopback, reverseName } from "../dns/reverse-name.ts";
 import { runCommand } from "./commands.ts";
 import type { ListenerContext } from "./listener-context.ts";
 import type { Transaction } from "./transaction.ts";
@@ -84,9 +84,12 @@ export class Session {
     this.mailLog = context.logs.module("smtp", "mail");
     this.reader = new CommandLineReader(context.settings.maxCommandLength);
     this.clientName = reverseName(this.clientAddress, context.settings.dnsServers);
-    void this.clientName.then((name) => {
-      this.knownClientName = name;
-    });
+    if (isLoopback(this.clientAddress)) this.knownClientName = "localhost"; // no lookup: known at once
+    else {
+      void this.clientName.then((name) => {
+        this.knownClientName = name;
+      });
+    }
 
     if (socket instanceof TLSSocket) this.tls = describeTls(socket);
     this.listen(socket);
