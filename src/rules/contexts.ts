@@ -109,17 +109,24 @@ export class StageContext implements RuleClock {
 }
 Object.assign(StageContext.prototype, verdictMethods);
 
+/** The DSN parameters (RFC 3461) as rules see them: NOTIFY as a list, ORCPT as "type;address". */
+function dsnOf(parameters: RcptParameters): { notify: readonly string[] | undefined; orcpt: string | undefined } {
+  const { notify, orcpt } = parameters;
+  return {
+    notify: notify === undefined ? undefined : notify === "NEVER" ? ["NEVER"] : notify,
+    orcpt: orcpt === undefined ? undefined : `${orcpt.type};${orcpt.address}`,
+  };
+}
+
 function recipientView(recipient: EnvelopeRecipient, localDomains: ReadonlySet<string>, sender: Mailbox | null): Recipient {
   const { mailbox, parameters } = recipient;
-  const notify = parameters.notify;
   return {
     address: mailbox.address,
     local: mailbox.local,
     domain: mailbox.domain,
     isLocal: localDomains.has(mailbox.domain),
     direction: direction(sender?.domain ?? null, mailbox.domain, localDomains),
-    notify: notify === undefined ? undefined : notify === "NEVER" ? ["NEVER"] : notify,
-    orcpt: parameters.orcpt === undefined ? undefined : `${parameters.orcpt.type};${parameters.orcpt.address}`,
+    ...dsnOf(parameters),
     route: recipient.route,
   };
 }
@@ -321,11 +328,11 @@ class PendingRecipient implements Recipient {
   }
 
   get notify(): readonly string[] | undefined {
-    return recipientView(this.#pending, this.#localDomains, null).notify;
+    return dsnOf(this.#pending.parameters).notify;
   }
 
   get orcpt(): string | undefined {
-    return recipientView(this.#pending, this.#localDomains, null).orcpt;
+    return dsnOf(this.#pending.parameters).orcpt;
   }
 
   get route(): Route | null {

@@ -97,7 +97,7 @@ export class MessageStageContext extends MailStageContext {
           receivedAt: this.now.toISOString(),
           envelope: { sender: envelope.sender, recipients: envelope.recipients },
           client: this.connection.client,
-          headers: message.headers.names().map((name, index) => ({ name, value: message.headers.getAll(name)[countBefore(message.headers.names(), index)] })),
+          headers: headerList(message.headers),
           mime: {
             subject: email.subject,
             from: email.from,
@@ -115,8 +115,13 @@ export class MessageStageContext extends MailStageContext {
   }
 }
 
-/** How many fields before `index` bear the same name (case-insensitively): picks the right one of getAll(). */
-function countBefore(names: readonly string[], index: number): number {
-  const name = names[index]!.toLowerCase();
-  return names.slice(0, index).filter((other) => other.toLowerCase() === name).length;
+/** Every field in order as { name, value }: the n-th field of a name takes the n-th value of getAll(name). */
+function headerList(headers: HeaderFields): { name: string; value: string | undefined }[] {
+  const seen = new Map<string, number>();
+  return headers.names().map((name) => {
+    const key = name.toLowerCase();
+    const index = seen.get(key) ?? 0;
+    seen.set(key, index + 1);
+    return { name, value: headers.getAll(name)[index] };
+  });
 }

@@ -8,15 +8,13 @@ import { HeaderFields } from "../message/header-fields.ts";
 import { headerSectionEnd } from "../message/submission-headers.ts";
 import { MessageStageContext } from "../rules/message-context.ts";
 import { runStage } from "../rules/run-stage.ts";
-import { CONTINUE, type Decision, decide } from "./rule-verdicts.ts";
+import { CONTINUE, type Decision, decide, failed } from "./rule-verdicts.ts";
 import { stageSetup } from "./rule-stages.ts";
 import type { Session } from "./session.ts";
 import type { Transaction } from "./transaction.ts";
-import { reply } from "../smtp/reply.ts";
 
 const HEADER_LIMIT = 256 * 1024;
 const FIRST_READ = 16 * 1024;
-const headerTooLong = reply(451, "4.3.0", "temporary local problem, try again later");
 
 /** Runs the preq rules on the message the transaction holds; the edits are in it when this resolves. */
 export async function preqStage(session: Session, transaction: Transaction): Promise<Decision> {
@@ -25,9 +23,13 @@ export async function preqStage(session: Session, transaction: Transaction): Pro
   // Rules edit the client's header section; Petrel's Received header stays first, above whatever they add.
   const start = transaction.receivedLength;
   // Most header sections fit in the first 16 KiB: read more only when the end is not there.
-  let head = (await transaction.readHead(start + FIRST_READ)).subarray(start);
-  if (headerSectionEnd(head) < 0 && transaction.size > start + FIRST_READ) head = (await transaction.readHead(start + HEADER_LIMIT)).subarray(start);
-  const end = headerSectionEnd(head);
+  let read = await transaction.readHead(start + FIRST_READ);
+  let end = headerSectionEnd(read.subarray(start));
+  if (end < 0 && transaction.size > read.length) {
+    read = await transaction.readHead(start + HEADER_LIMIT);
+    end = headerSectionEnd(read.subarray(start));
+  }
+  const head = read.subarray(start);
   const whole = end >= 0 || transaction.size - start <= HEADER_LIMIT;
   // The fields end with the CRLF of the last one; the empty line stays in the body part.
   const length = end >= 2 ? end - 2 : end === -1 && whole ? head.length : 0;
@@ -45,11 +47,7 @@ export async function preqStage(session: Session, transaction: Transaction): Pro
   );
   const decision = decide(session, "preq", await runStage(rules, ctx, context.rules.timeout));
   if (decision.action === "refuse" || !fields.changed) return decision;
-  if (end < 0 && !whole) {
-    session.note("error", { event: "rule-failed", stage: "preq", error: "header section too long to edit" }, "rule failed: failing closed");
-    return { action: "refuse", reply: headerTooLong, close: false };
-  }
-  const received = (await transaction.readHead(start)).subarray(0, start);
-  await transaction.replaceHead(start + length, Buffer.concat([received, fields.toBuffer()]));
+  if (end < 0 && !whole) return failed(session, "preq", "(header edits)", "", "header section too long to edit");
+  await transaction.replaceHead(start + length, Buffer.concat([read.subarray(0, start), fields.toBuffer()]));
   return decision;
 }

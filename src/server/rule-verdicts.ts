@@ -88,7 +88,8 @@ export function decide(session: Session, stage: Stage, outcome: StageOutcome): D
   }
 }
 
-function failed(session: Session, stage: Stage, rule: string, file: string, error: string): Decision {
+/** A stage that failed: logged with what failed, answered 451 4.3.0 (421 and close at connect). */
+export function failed(session: Session, stage: Stage, rule: string, file: string, error: string): Decision {
   session.note("error", { event: "rule-failed", stage, rule, file, error }, "rule failed: failing closed");
   const atConnect = stage === "connect";
   return { action: "refuse", reply: atConnect ? ruleFailedAtConnect : ruleFailed, close: atConnect };
