@@ -15,12 +15,45 @@ export type Route =
   | { readonly kind: "mbox"; readonly path: string }
   | { readonly kind: "lmtp"; readonly url: string };
 
+/**
+ * pending: not delivered yet (never tried, or deferred); delivered and failed are final and never tried
+ * again. A final recipient whose DSN (or the decision that none is due) is written gets `reported`.
+ */
+export type RecipientStatus = "pending" | "delivered" | "failed";
+
+/** The outcome of the last attempt for a recipient, as the log and the DSN report it. */
+export type AttemptRecord = {
+  /** ISO 8601 time of the attempt. */
+  at: string;
+  /** The enhanced status code (RFC 3463) that sums the outcome up: 2.0.0, 4.4.1, 5.1.1... */
+  status: string;
+  /** The remote's reply, or Petrel's own words for a local cause ("connection refused"). */
+  diagnostic: string;
+  /** Whom the reply came from: "mx.example.com[192.0.2.1]:25", "maildir:/var/mail/x", ... */
+  remote?: string;
+};
+
 export type SpoolRecipient = {
   address: string;
   notify?: DsnNotify;
   orcpt?: { type: string; address: string };
   route?: Route;
-  status: "pending";
+  status: RecipientStatus;
+  /** Delivery attempts made for this recipient. */
+  attempts?: number;
+  last?: AttemptRecord;
+  /** Set once the DSN a final outcome calls for is in the queue (or none was due). */
+  reported?: true;
+};
+
+/** The schedule of a message that was tried at least once. */
+export type DeliverySchedule = {
+  /** Delivery runs over this message so far. */
+  runs: number;
+  /** ISO 8601: not to be tried before then (deferred/). */
+  nextAttemptAt: string;
+  /** ISO 8601: when the delay warning (DSN action "delayed") went out. */
+  delayWarnedAt?: string;
 };
 
 export type SenderParameters = {
@@ -47,6 +80,8 @@ export type Envelope = {
   listener: string;
   /** Set when a rule quarantined the message: the quarantine's name (the envelope is in quarantine/). */
   quarantine?: string;
+  /** Set by the scheduler once the message has been tried. */
+  schedule?: DeliverySchedule;
   /** Bytes in the body file. */
   size: number;
 };
@@ -72,12 +107,28 @@ const routeSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("lmtp"), url: z.string() }),
 ]);
 
+const attemptSchema = z.object({
+  at: z.iso.datetime({ offset: true }),
+  status: z.string().regex(/^[245]\.\d{1,3}\.\d{1,3}$/),
+  diagnostic: z.string(),
+  remote: z.string().optional(),
+});
+
 const recipientSchema = z.object({
   address: z.string(),
   notify: notifySchema.optional(),
   orcpt: z.object({ type: z.string(), address: z.string() }).optional(),
   route: routeSchema.optional(),
-  status: z.literal("pending"),
+  status: z.enum(["pending", "delivered", "failed"]),
+  attempts: z.number().int().nonnegative().optional(),
+  last: attemptSchema.optional(),
+  reported: z.literal(true).optional(),
+});
+
+const scheduleSchema = z.object({
+  runs: z.number().int().nonnegative(),
+  nextAttemptAt: z.iso.datetime({ offset: true }),
+  delayWarnedAt: z.iso.datetime({ offset: true }).optional(),
 });
 
 const envelopeSchema: z.ZodType<Envelope> = z.object({
@@ -103,6 +154,7 @@ const envelopeSchema: z.ZodType<Envelope> = z.object({
   }),
   listener: z.string(),
   quarantine: z.string().optional(),
+  schedule: scheduleSchema.optional(),
   size: z.number().int().nonnegative(),
 });
 

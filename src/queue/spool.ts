@@ -6,7 +6,7 @@
 // readdir and read (another process moved it). This file must never report success for a change
 // before the directories holding it are fsynced, and never delete a file of an acknowledged message.
 
-import { parseEnvelopeFile } from "./envelope.ts";
+import { parseEnvelopeFile, serializeEnvelope } from "./envelope.ts";
 import type { Envelope } from "./envelope.ts";
 import { DirectorySync } from "./directory-sync.ts";
 import { readHeaderSection } from "./header-section.ts";
@@ -20,7 +20,7 @@ import { SpoolError, spoolErrorFrom, systemErrorCode } from "./spool-errors.ts";
 import { isSafeId, spoolFolders, spoolPaths, spoolStates } from "./spool-layout.ts";
 import type { SpoolPaths, State } from "./spool-layout.ts";
 
-export type { Envelope, EnvelopeDraft, SpoolRecipient } from "./envelope.ts";
+export type { AttemptRecord, Envelope, EnvelopeDraft, SpoolRecipient } from "./envelope.ts";
 export type { MessageWriter } from "./message-writer.ts";
 export type { RecoveryReport } from "./recovery.ts";
 export type { State } from "./spool-layout.ts";
@@ -159,6 +159,78 @@ export class Spool {
     }
   }
 
+  /**
+   * Replaces the envelope of a message in `state` with one atomic rename over it (written to tmp/ and fsynced
+   * first), resolved once the folder is fsynced: a crash leaves either the old envelope or the new one.
+   * SPOOL_NOT_FOUND if the message is not (any more) in that state; the new envelope is then not written.
+   */
+  async rewrite(state: State, envelope: Envelope): Promise<void> {
+    const id = envelope.id;
+    checkId(id);
+    const target = this.#paths.envelope(state, id);
+    if ((await this.#disk.sizeOf(target)) === undefined) {
+      throw new SpoolError("SPOOL_NOT_FOUND", `no message ${id} in ${state}/`);
+    }
+    // tmp/ names of rewrites carry the process and a counter: the CLI and the scheduler may rewrite at once.
+    const temporary = `${this.#paths.tmp(id)}.${process.pid}.${++rewrites}`;
+    try {
+      await this.#disk.createFile(temporary, [serializeEnvelope(envelope)]);
+      await this.#disk.rename(temporary, target);
+    } catch (error) {
+      await this.#disk.remove(temporary).catch(() => {});
+      throw spoolErrorFrom(error, `rewriting the envelope of message ${id} in ${state}/`);
+    }
+    try {
+      await this.#directorySync(this.#paths.folder(state)).sync();
+    } catch (error) {
+      throw spoolErrorFrom(error, `making the new envelope of message ${id} durable`);
+    }
+  }
+
+  /**
+   * Removes a message that needs nothing more (every recipient final and reported): the envelope first, fsynced,
+   * then the body, so that a crash in between leaves an orphan body (removed at recovery), never an envelope
+   * without its body.
+   */
+  async remove(state: State, id: string): Promise<void> {
+    checkId(id);
+    try {
+      await this.#disk.remove(this.#paths.envelope(state, id));
+    } catch (error) {
+      if (systemErrorCode(error) === "ENOENT") {
+        throw new SpoolError("SPOOL_NOT_FOUND", `no message ${id} in ${state}/`, { cause: error });
+      }
+      throw spoolErrorFrom(error, `removing message ${id} from ${state}/`);
+    }
+    try {
+      await this.#directorySync(this.#paths.folder(state)).sync();
+      await this.#disk.remove(this.#paths.body(id));
+    } catch (error) {
+      if (systemErrorCode(error) !== "ENOENT") throw spoolErrorFrom(error, `removing the body of message ${id}`);
+    }
+  }
+
+  /** The envelope of the message `id` in `state`, or null if it is not there (any more). */
+  async read(state: State, id: string): Promise<Envelope | null> {
+    checkId(id);
+    const bytes = await this.#readEnvelopeFile(state, id);
+    if (bytes === undefined) return null;
+    const check = parseEnvelopeFile(bytes, id);
+    if (!check.ok) throw new SpoolError("SPOOL_DAMAGED", `message ${id} in ${state}/ cannot be read: ${check.problem}`);
+    return check.envelope;
+  }
+
+  /** Ids in `state`, sorted (= arrival order). */
+  ids(state: State): Promise<string[]> {
+    return this.#namesIn(state).then((names) => names.filter(isSafeId));
+  }
+
+  /** The path of a message's body file, for transports that stream it. */
+  bodyPath(id: string): string {
+    checkId(id);
+    return this.#paths.body(id);
+  }
+
   #directorySync(folder: string): DirectorySync {
     let sync = this.#directorySyncs.get(folder);
     if (sync === undefined) {
@@ -205,6 +277,9 @@ export class Spool {
     }
   }
 }
+
+/** Rewrites by this process so far: the tmp/ name of each rewrite is unique. */
+let rewrites = 0;
 
 function checkId(id: string): void {
   if (!isSafeId(id)) throw new SpoolError("SPOOL_BAD_ID", `${JSON.stringify(id)} is not a queue id`);
