@@ -48,7 +48,28 @@ test("the embedded default: loopback listeners on 2525, spool under the working 
   });
   assert.equal(config.server.pid_file, path.resolve(process.cwd(), "var/petrel.pid"));
   assert.deepEqual(config.rules, { files: [], timeout: 10_000, settings: {} });
-  assert.deepEqual(config.dns, { servers: [] });
+  assert.deepEqual(config.dns, { servers: [], timeout: 5000, attempts: 2, cache_entries: 10000 });
+  assert.deepEqual(config.delivery, {
+    paused: false,
+    concurrency: 100,
+    destination_concurrency: 20,
+    local_transport: "maildir",
+    maildir: path.resolve(process.cwd(), "var/mail/%d/%l"),
+    mbox: path.resolve(process.cwd(), "var/mbox/%d/%l"),
+    lmtp: "unix:/var/run/dovecot/lmtp",
+    transports: {},
+    credentials: {},
+    tls: "opportunistic",
+    mx_port: 25,
+    address_families: ["ipv4", "ipv6"],
+    retry_min: 300_000,
+    retry_max: 3_600_000,
+    max_lifetime: 5 * 86_400_000,
+    delay_warning: 4 * 3_600_000,
+    return_limit: 50 * 1024,
+    connection_reuse: 5000,
+    timeouts: { connect: 30_000, command: 300_000, data: 600_000 },
+  });
   assert.deepEqual(config.log, {
     level: "info",
     format: "auto",
@@ -105,7 +126,7 @@ test("unknown keys at the top, nested, and in an array of tables name the line a
     `colour = "blue"\n[smtp.timeouts]\ncommand = "1m"\nidle = "1m"\n[[listener]]\naddress = "127.0.0.1"\nport = 25\n[[listener]]\naddress = "::1"\nprot = 26\n`,
   );
   assert.deepEqual(lines, [
-    "petrel.toml:1: colour: unknown key (expected one of: server, spool, tls, auth, limits, smtp, dns, rules, listener, log)",
+    "petrel.toml:1: colour: unknown key (expected one of: server, spool, tls, auth, limits, smtp, dns, delivery, rules, listener, log)",
     "petrel.toml:4: smtp.timeouts.idle: unknown key (expected one of: command, data, message)",
     "petrel.toml:8: listener[1].port: missing (expected an integer)",
     "petrel.toml:10: listener[1].prot: unknown key (expected one of: name, address, port, role, max_message_size, greeting_delay, plaintext_auth, proxy_protocol, proxy_from)",

@@ -182,6 +182,24 @@ function isResolverAddress(text: string): boolean {
   return net.isIP(text) !== 0;
 }
 
+/**
+ * Where mail goes next: "smtp://host:port" (STARTTLS when offered), "smtps://host:port", "lmtp://host:port",
+ * "unix:/path" (LMTP), "maildir:/path", "mbox:/path" or "mx"; or a table with `url`, `tls` ("required",
+ * "opportunistic", "none"; smtps:// is always TLS) and `credentials` (a name in delivery.credentials).
+ */
+const nextHopUrl = z.string().refine(
+  (url) => url === "mx" || /^(smtp|smtps|lmtp):\/\/[^/@]+:\d{1,5}\/?$/.test(url) || /^(unix|maildir|mbox):\/./.test(url),
+  { message: 'expected "smtp://host:port", "smtps://host:port", "lmtp://host:port", "unix:/path", "maildir:/path", "mbox:/path" or "mx"' },
+);
+const nextHop = z.union([
+  nextHopUrl.transform((url) => ({ url })),
+  z.strictObject({
+    url: nextHopUrl,
+    tls: z.enum(["required", "opportunistic", "none"]).optional(),
+    credentials: z.string().min(1).optional(),
+  }),
+]);
+
 const configObject = z.strictObject({
   server: z
     .strictObject({
@@ -265,6 +283,46 @@ const configObject = z.strictObject({
     .strictObject({
       // The resolvers Petrel asks ("192.0.2.53", "[2001:db8::53]:53", "127.0.0.1:5353"); none: the system's.
       servers: z.array(z.string().refine(isResolverAddress, "an IP address, optionally with :port ([IPv6]:port)")).default([]),
+      timeout: duration().prefault("5s"), // per query and server
+      attempts: z.int().min(1).default(2), // tries over the servers in turn before a temporary failure
+      cache_entries: z.int().min(0).default(10000), // answers kept for their TTL; 0: no cache
+    })
+    .prefault({}),
+  // Delivery (delivery/): how queued mail leaves, when it is tried again, and when it is returned.
+  delivery: z
+    .strictObject({
+      paused: z.boolean().default(false), // accept and queue, deliver nothing (maintenance); false: deliver
+      concurrency: z.int().min(1).default(100), // deliveries at once, all destinations together
+      destination_concurrency: z.int().min(1).default(20), // deliveries at once to one destination
+      // Mail for smtp.local_domains: "maildir", "mbox" or "lmtp", into the place named by the key of that name.
+      // %l is the local part, %d the domain, %a the whole address (lower-case; "/" and a leading "." refused).
+      local_transport: z.enum(["maildir", "mbox", "lmtp"]).default("maildir"),
+      maildir: filePath().default("./var/mail/%d/%l"),
+      mbox: filePath().default("./var/mbox/%d/%l"),
+      lmtp: z.string().min(1).default("unix:/var/run/dovecot/lmtp"),
+      // Every other domain goes by MX, or through this relay host (smarthost) when set.
+      relay: nextHop.optional(),
+      // Per domain ("example.com", or ".example.com" for its subdomains): a next hop of its own.
+      transports: z.record(z.string().min(1), nextHop).default({}),
+      // Credentials relays and rule routes name: { user = "...", password_file = "..." }; never in queue files.
+      credentials: z.record(z.string().min(1), z.strictObject({ user: z.string().min(1), password_file: filePath() })).default({}),
+      tls: z.enum(["opportunistic", "required", "none"]).default("opportunistic"), // STARTTLS to MX hosts
+      mx_port: z.int().min(1).max(65535).default(25),
+      address_families: z.array(z.enum(["ipv4", "ipv6"])).min(1).default(["ipv4", "ipv6"]), // tried in this order
+      helo_name: domainName("a host name", "mx.example.org").optional(), // default: server.hostname
+      retry_min: duration().prefault("5m"), // the first wait after a deferral; doubled each time, with jitter
+      retry_max: duration().prefault("1h"), // the longest wait between attempts
+      max_lifetime: duration().prefault("5d"), // then the message is returned to its sender
+      delay_warning: duration().prefault("4h"), // a "delayed" DSN after this long in the queue; "0s": none
+      return_limit: size().prefault("50KiB"), // a DSN returns the whole message up to this size, else its headers
+      connection_reuse: duration().prefault("5s"), // an idle connection to a destination is kept this long
+      timeouts: z
+        .strictObject({
+          connect: duration().prefault("30s"),
+          command: duration().prefault("5m"),
+          data: duration().prefault("10m"), // the reply after the message
+        })
+        .prefault({}),
     })
     .prefault({}),
   // Rule files (rules/): TypeScript or JavaScript modules, run in this order at every stage.

@@ -53,6 +53,8 @@ function configText(dir: string, port: number, options: PetrelOptions): string {
     options.toml ?? "",
     // Tests send refusals in bulk: no tarpit unless a test sets its own [limits].
     options.toml?.includes("[limits]") ? "" : '[limits]\nerror_delay = "0s"',
+    // Most tests read what the server queued: nothing leaves incoming/ unless a test sets its own [delivery].
+    options.toml?.includes("[delivery]") ? "" : "[delivery]\npaused = true",
     `[[listener]]\naddress = "127.0.0.1"\nport = ${port}\nrole = "mta"`,
   ].join("\n\n");
 }
