@@ -108,13 +108,14 @@ function streamFor(
   return { write: (line: string) => sink.write(render(line)) };
 }
 
-export function createLogs(log: LogConfig, options: { worker?: number }): Logs {
+/** `worker`: an SMTP worker's number; `role`: another process of the server ("delivery"); both go into every line. */
+export function createLogs(log: LogConfig, options: { worker?: number; role?: string }): Logs {
   const places = openedPlaces();
   const logger = (name: LogName): Logger =>
     pino(
       {
         level: log.level,
-        base: { pid: process.pid, ...(options.worker === undefined ? {} : { worker: options.worker }), log: name },
+        base: { pid: process.pid, ...(options.worker === undefined ? {} : { worker: options.worker }), ...(options.role === undefined ? {} : { role: options.role }), log: name },
         timestamp: pino.stdTimeFunctions.isoTime,
         formatters: { level: (label) => ({ level: label }) },
       },

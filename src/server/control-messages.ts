@@ -3,6 +3,9 @@
 
 import type { Config } from "../config/schema.ts";
 
+/** The delivery process's slot among the children (SMTP workers have 0..n-1), also its queue id number (DSNs). */
+export const DELIVERY_SLOT = 1023;
+
 export type ToWorker =
   | { readonly type: "config"; readonly config: Config }
   | { readonly type: "drain"; readonly timeout: number };

@@ -1,0 +1,170 @@
+// One delivery run of one message, which the scheduler has moved to active/: every pending recipient is routed,
+// the recipients that share a next hop go in one transaction (each next hop at once, within the delivery
+// slots), and every outcome is written into the envelope before the run goes on, so that a crash never
+// delivers twice to a recipient recorded as delivered. Then the reports (DSNs) due are queued, and the message
+// is removed (nothing pending) or deferred to its next attempt, returned to its sender once it has outlived
+// delivery.max_lifetime. One log line per recipient and attempt.
+
+import type { Logger } from "pino";
+import type { AttemptRecord, Envelope, SpoolRecipient } from "../queue/envelope.ts";
+import type { Spool } from "../queue/spool.ts";
+import type { DeliverySlots } from "./delivery-slots.ts";
+import type { DestinationHealth } from "./destination-health.ts";
+import { hopKey, hopLabel, type NextHop } from "./next-hop.ts";
+import { dsnDue } from "./dsn.ts";
+import { failed, type Outcome } from "./outcome.ts";
+import { type FinalAction, type ReportSettings, reportDelay, reportFinal } from "./reports.ts";
+import { delayWarningDue, expired, type RetrySettings, retryDelay } from "./retry-policy.ts";
+import type { Router } from "./router.ts";
+import type { Transport } from "./transport.ts";
+
+export type RunParts = {
+  readonly spool: Spool;
+  readonly router: Router;
+  readonly transports: { readonly local: Transport; readonly smtp: Transport };
+  readonly slots: DeliverySlots;
+  readonly health: DestinationHealth;
+  readonly retry: RetrySettings;
+  readonly reports: ReportSettings;
+  readonly log: Logger;
+  readonly now: () => number;
+};
+
+/** How a run ended: the message is gone, or waits in deferred/ until `nextAttemptAt` (ms). */
+export type RunResult = { readonly removed: true } | { readonly removed: false; readonly nextAttemptAt: number };
+
+type Group = { readonly hop: NextHop; readonly recipients: SpoolRecipient[] };
+
+export async function runMessage(parts: RunParts, envelope: Envelope): Promise<RunResult> {
+  const started = parts.now();
+  const finals = new Map<SpoolRecipient, FinalAction>();
+  const groups = new Map<string, Group>();
+  for (const recipient of envelope.recipients) {
+    if (recipient.status !== "pending") {
+      if (recipient.reported !== true) finals.set(recipient, recipient.status === "delivered" ? "delivered" : "failed");
+      continue;
+    }
+    const routed = parts.router.route(recipient);
+    if ("refused" in routed) {
+      record(parts, envelope, recipient, routed.refused, "(no route)", finals);
+      continue;
+    }
+    const key = hopKey(routed.hop);
+    const group = groups.get(key) ?? { hop: routed.hop, recipients: [] };
+    group.recipients.push(recipient);
+    groups.set(key, group);
+  }
+
+  // Outcomes are saved as each next hop finishes; saves of one message never overlap.
+  let saving: Promise<void> = Promise.resolve();
+  let open = groups.size;
+  await Promise.all(
+    [...groups].map(async ([key, group]) => {
+      const outcomes = await deliverGroup(parts, envelope, key, group);
+      group.recipients.forEach((recipient, index) => record(parts, envelope, recipient, outcomes[index]!, hopLabel(group.hop), finals));
+      open -= 1;
+      if (open > 0 && outcomes.some((outcome) => outcome.kind === "delivered")) {
+        const snapshot = structuredClone(envelope);
+        saving = saving.then(() => parts.spool.rewrite("active", snapshot));
+        await saving;
+      }
+    }),
+  );
+  await saving;
+
+  const now = parts.now();
+  if (expired(parts.retry, Date.parse(envelope.receivedAt), now)) {
+    for (const recipient of envelope.recipients) {
+      if (recipient.status !== "pending") continue;
+      const why = recipient.last === undefined ? "" : `; last error: ${recipient.last.diagnostic}`;
+      record(parts, envelope, recipient, failed("5.4.7", `the message outlived delivery.max_lifetime${why}`, recipient.last?.remote), "(expired)", finals, false);
+    }
+  }
+  if (envelope.sender !== "" && [...finals].some(([recipient, action]) => dsnDue(recipient.notify, action))) {
+    // The outcomes are on disk before a report says them: a crash in between then cannot deliver again.
+    await parts.spool.rewrite("active", envelope);
+    await report(parts, envelope, finals, now);
+  }
+  for (const recipient of finals.keys()) recipient.reported = true;
+
+  if (envelope.recipients.every((recipient) => recipient.status !== "pending")) {
+    await parts.spool.remove("active", envelope.id);
+    return { removed: true };
+  }
+  const runs = (envelope.schedule?.runs ?? 0) + 1;
+  const nextAttemptAt = now + retryDelay(parts.retry, runs);
+  envelope.schedule = { ...envelope.schedule, runs, nextAttemptAt: new Date(nextAttemptAt).toISOString() };
+  if (envelope.sender !== "" && envelope.schedule.delayWarnedAt === undefined && delayWarningDue(parts.retry, Date.parse(envelope.receivedAt), now)) {
+    const until = new Date(Date.parse(envelope.receivedAt) + parts.retry.maxLifetime);
+    const id = await reportDelay(parts.spool, parts.reports, envelope, until, new Date(now));
+    envelope.schedule.delayWarnedAt = new Date(now).toISOString();
+    if (id !== null) parts.log.info({ event: "dsn", queueId: envelope.id, dsn: id, action: "delayed" }, "delay warning queued");
+  }
+  await parts.spool.rewrite("active", envelope);
+  await parts.spool.move(envelope.id, "active", "deferred");
+  parts.log.debug({ queueId: envelope.id, ms: now - started, nextAttemptAt: envelope.schedule.nextAttemptAt }, "message deferred");
+  return { removed: false, nextAttemptAt };
+}
+
+/** One next hop's transaction, in a delivery slot, unless the destination is down. */
+async function deliverGroup(parts: RunParts, envelope: Envelope, key: string, group: Group): Promise<readonly Outcome[]> {
+  const paused = parts.health.check(key, parts.now());
+  if (paused !== undefined) return group.recipients.map(() => paused);
+  const release = await parts.slots.acquire(key);
+  try {
+    const transport = group.hop.kind === "maildir" || group.hop.kind === "mbox" ? parts.transports.local : parts.transports.smtp;
+    const result = await transport.deliver(group.hop, { envelope, recipients: group.recipients, bodyPath: parts.spool.bodyPath(envelope.id) });
+    if (result.reached) parts.health.markUp(key);
+    else parts.health.markDown(key, parts.now() + parts.retry.retryMin, result.outcomes[0]!);
+    return result.outcomes;
+  } catch (error) {
+    // A transport that throws has a bug or met the unexpected: the recipients wait, the log says why.
+    parts.log.error({ err: error, queueId: envelope.id, route: hopLabel(group.hop) }, "delivery failed unexpectedly");
+    return group.recipients.map(() => ({ kind: "deferred", status: "4.3.0", diagnostic: `local error in delivery: ${(error as Error).message}` }) satisfies Outcome);
+  } finally {
+    release();
+  }
+}
+
+/** Writes an outcome into the recipient (in memory) and logs the attempt. */
+function record(parts: RunParts, envelope: Envelope, recipient: SpoolRecipient, outcome: Outcome, route: string, finals: Map<SpoolRecipient, FinalAction>, attempted = true): void {
+  const now = parts.now();
+  const last: AttemptRecord = { at: new Date(now).toISOString(), status: outcome.status, diagnostic: outcome.diagnostic, ...(outcome.remote === undefined ? {} : { remote: outcome.remote }) };
+  if (attempted) recipient.attempts = (recipient.attempts ?? 0) + 1;
+  recipient.last = last;
+  if (outcome.kind === "delivered") {
+    recipient.status = "delivered";
+    // A remote that offered DSN got NOTIFY and owes any success notice itself; one that did not: "relayed".
+    const local = outcome.remote === undefined || !outcome.remote.includes("[");
+    if (outcome.dsnPassedOn !== true) finals.set(recipient, local ? "delivered" : "relayed");
+    else recipient.reported = true;
+  } else if (outcome.kind === "failed") {
+    recipient.status = "failed";
+    finals.set(recipient, "failed");
+  }
+  const level = outcome.kind === "delivered" ? "info" : "warn";
+  parts.log[level](
+    {
+      event: "delivery",
+      queueId: envelope.id,
+      recipient: recipient.address,
+      route,
+      result: outcome.kind,
+      status: outcome.status,
+      remote: outcome.remote,
+      reply: outcome.diagnostic,
+      attempt: recipient.attempts ?? 0,
+      delay: Math.round((now - Date.parse(envelope.receivedAt)) / 100) / 10,
+    },
+    `${outcome.kind} ${recipient.address}`,
+  );
+}
+
+/** Queues the report for final outcomes not yet reported. */
+async function report(parts: RunParts, envelope: Envelope, finals: ReadonlyMap<SpoolRecipient, FinalAction>, now: number): Promise<void> {
+  const id = await reportFinal(parts.spool, parts.reports, envelope, finals, new Date(now));
+  if (id !== null) {
+    const actions = [...new Set(finals.values())];
+    parts.log.info({ event: "dsn", queueId: envelope.id, dsn: id, action: actions.join(",") }, "delivery status notification queued");
+  }
+}

@@ -1,0 +1,108 @@
+// The DSNs a delivery run owes (RFC 3461/3464): a failure report for recipients that failed, with success
+// notices for those delivered under NOTIFY=SUCCESS (or "relayed" to a server that took no DSN duty); a delay
+// warning for recipients still waiting after delivery.delay_warning. Each report is queued as a new message from
+// the null sender to the original sender (incoming/, delivered like any other mail). Mail from the null sender
+// gets no report: that is how bounce loops are avoided.
+
+import { open } from "node:fs/promises";
+import type { Envelope, SpoolRecipient } from "../queue/envelope.ts";
+import type { Spool } from "../queue/spool.ts";
+import { composeDsn, type DsnAction, type DsnRecipient, dsnDue, returnsFullMessage } from "./dsn.ts";
+
+export type ReportSettings = {
+  readonly reportingMta: string;
+  readonly returnLimit: number;
+  readonly nextId: () => string;
+};
+
+/** What a recipient's final outcome reports as: delivered locally or to a DSN-less server ("relayed"), or failed. */
+export type FinalAction = "failed" | "delivered" | "relayed";
+
+/**
+ * Queues the report for recipients that reached a final outcome (each with the action to report) and returns
+ * the queue id of the report, or null when none was due (null sender, NOTIFY). The caller marks them reported.
+ */
+export async function reportFinal(spool: Spool, settings: ReportSettings, envelope: Envelope, finals: ReadonlyMap<SpoolRecipient, FinalAction>, now: Date): Promise<string | null> {
+  // Success notices ride along with the failures of the same run in one report.
+  const due = [...finals].filter(([recipient, action]) => dsnDue(recipient.notify, action));
+  if (due.length === 0) return null;
+  return queueReport(spool, settings, envelope, due.map(([recipient, action]) => dsnRecipient(recipient, action)), now);
+}
+
+/** Queues a delay warning for the recipients still pending that asked for one (or did not say); null if none. */
+export async function reportDelay(spool: Spool, settings: ReportSettings, envelope: Envelope, retryUntil: Date, now: Date): Promise<string | null> {
+  const waiting = envelope.recipients.filter((recipient) => recipient.status === "pending" && dsnDue(recipient.notify, "delayed"));
+  if (waiting.length === 0) return null;
+  return queueReport(spool, settings, envelope, waiting.map((recipient) => ({ ...dsnRecipient(recipient, "delayed"), willRetryUntil: retryUntil })), now);
+}
+
+function dsnRecipient(recipient: SpoolRecipient, action: DsnAction): DsnRecipient {
+  const last = recipient.last;
+  return {
+    address: recipient.address,
+    ...(recipient.orcpt === undefined ? {} : { orcpt: recipient.orcpt }),
+    action,
+    status: last?.status ?? (action === "failed" ? "5.0.0" : action === "delayed" ? "4.0.0" : "2.0.0"),
+    ...(last === undefined ? {} : { diagnostic: last.diagnostic, lastAttemptAt: new Date(last.at) }),
+    ...(remoteHost(last?.remote) === undefined ? {} : { remote: remoteHost(last?.remote) }),
+  };
+}
+
+/** The host name of an SMTP remote ("mx.example.com[192.0.2.1]:25" → "mx.example.com"); none for mailboxes. */
+function remoteHost(remote: string | undefined): string | undefined {
+  const bracket = remote?.indexOf("[") ?? -1;
+  return remote === undefined || bracket <= 0 ? undefined : remote.slice(0, bracket);
+}
+
+async function queueReport(spool: Spool, settings: ReportSettings, envelope: Envelope, recipients: DsnRecipient[], now: Date): Promise<string | null> {
+  if (envelope.sender === "") return null;
+  const { ret, envid, smtputf8 } = envelope.senderParameters;
+  const original = await readOriginal(spool.bodyPath(envelope.id), envelope.size, returnsFullMessage(ret, envelope.size, settings.returnLimit));
+  const dsn = composeDsn({
+    reportingMta: settings.reportingMta,
+    queueId: envelope.id,
+    sender: envelope.sender,
+    ...(envid === undefined ? {} : { envid }),
+    ...(ret === undefined ? {} : { ret }),
+    arrivalDate: new Date(envelope.receivedAt),
+    receivedFrom: { helo: envelope.client.helo, address: envelope.client.address, ...(envelope.client.name === undefined ? {} : { name: envelope.client.name }) },
+    recipients,
+    original,
+    now,
+    ...(smtputf8 === true ? { smtputf8 } : {}),
+  });
+  const id = settings.nextId();
+  const writer = spool.create(id);
+  writer.write(dsn.message);
+  await writer.commit({
+    id,
+    receivedAt: now.toISOString(),
+    sender: "",
+    senderParameters: {},
+    recipients: [{ address: dsn.recipient, status: "pending" }],
+    client: { address: "127.0.0.1", port: 0, helo: settings.reportingMta, protocol: "DSN" },
+    listener: "delivery",
+  });
+  return id;
+}
+
+/** The original's header section, and the whole message when it is to be returned. */
+async function readOriginal(path: string, size: number, whole: boolean): Promise<{ headers: Buffer; message?: Buffer }> {
+  const file = await open(path, "r");
+  try {
+    const length = whole ? size : Math.min(size, 256 * 1024);
+    const bytes = Buffer.alloc(length);
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await file.read(bytes, filled, length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    const content = bytes.subarray(0, filled);
+    const end = content.indexOf("\r\n\r\n");
+    const headers = end < 0 ? content : content.subarray(0, end + 2);
+    return whole ? { headers, message: content } : { headers };
+  } finally {
+    await file.close();
+  }
+}

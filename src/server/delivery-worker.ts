@@ -1,0 +1,122 @@
+// The delivery process (delivery/ does the work): one per server, started and restarted by the primary beside the SMTP workers. It waits
+// for its configuration over the same IPC channel as they do, then runs the scheduler over the spool until told
+// to drain: runs in progress finish (within the shutdown timeout), then it exits. A reload swaps the routing and
+// transport settings for the runs that start after it. delivery.paused = true keeps it idle.
+
+import { readFile } from "node:fs/promises";
+import process from "node:process";
+import type { Config } from "../config/schema.ts";
+import { DnsResolver } from "../dns/resolver.ts";
+import { createLogs, type Logs } from "../log/logs.ts";
+import { createQueueIdSource } from "../queue/queue-id.ts";
+import { Spool } from "../queue/spool.ts";
+import { DELIVERY_SLOT, type ToPrimary, type ToWorker } from "./control-messages.ts";
+import { dropPrivileges, identity } from "./privileges.ts";
+import { ConnectionCache } from "../delivery/connection-cache.ts";
+import { DeliverySlots } from "../delivery/delivery-slots.ts";
+import { DestinationHealth } from "../delivery/destination-health.ts";
+import { LocalTransport } from "../delivery/local-transport.ts";
+import type { RunParts } from "../delivery/message-run.ts";
+import { Router } from "../delivery/router.ts";
+import { Scheduler } from "../delivery/scheduler.ts";
+import { SmtpTransport } from "../delivery/smtp-transport.ts";
+
+const nextId = createQueueIdSource(DELIVERY_SLOT);
+const health = new DestinationHealth();
+let logs: Logs | null = null;
+let spool: Spool | null = null;
+let scheduler: Scheduler | null = null;
+let cache: ConnectionCache | null = null;
+let privilegesDropped = false;
+
+function send(message: ToPrimary): void {
+  process.send?.(message);
+}
+
+/** The logins named in delivery.credentials, their passwords read from their files now. */
+async function readCredentials(config: Config): Promise<Map<string, { user: string; password: string }>> {
+  const logins = new Map<string, { user: string; password: string }>();
+  for (const [name, { user, password_file }] of Object.entries(config.delivery.credentials)) {
+    const password = (await readFile(password_file, "utf8")).replace(/\r?\n$/, "");
+    logins.set(name, { user, password });
+  }
+  return logins;
+}
+
+async function runParts(config: Config, current: Spool, logs: Logs): Promise<RunParts> {
+  const delivery = config.delivery;
+  const logins = await readCredentials(config);
+  const resolver = new DnsResolver({ servers: config.dns.servers, timeout: config.dns.timeout, attempts: config.dns.attempts, cacheEntries: config.dns.cache_entries });
+  cache ??= new ConnectionCache(delivery.connection_reuse);
+  return {
+    spool: current,
+    router: new Router(config),
+    transports: {
+      local: new LocalTransport(),
+      smtp: new SmtpTransport(resolver, cache, {
+        heloName: delivery.helo_name ?? config.server.hostname,
+        mxTls: delivery.tls,
+        mxPort: delivery.mx_port,
+        families: delivery.address_families,
+        timeouts: delivery.timeouts,
+        credentials: (name) => logins.get(name),
+      }),
+    },
+    slots: new DeliverySlots(delivery.concurrency, delivery.destination_concurrency),
+    health,
+    retry: { retryMin: delivery.retry_min, retryMax: delivery.retry_max, maxLifetime: delivery.max_lifetime, delayWarning: delivery.delay_warning },
+    reports: { reportingMta: config.server.hostname, returnLimit: delivery.return_limit, nextId },
+    log: logs.module("delivery", "mail"),
+    now: Date.now,
+  };
+}
+
+async function configure(config: Config): Promise<void> {
+  if (logs === null) logs = createLogs(config.log, { role: "delivery" });
+  else logs.reopen();
+  spool ??= await Spool.open(config.spool.dir);
+  const parts = await runParts(config, spool, logs);
+  if (!privilegesDropped) {
+    const owner = identity(config);
+    if (owner !== null) dropPrivileges(owner);
+    privilegesDropped = true;
+  }
+  if (config.delivery.paused) {
+    if (scheduler !== null) await scheduler.stop();
+    scheduler = null;
+    logs.system.info("delivery paused (delivery.paused = true): mail is queued, not delivered");
+  } else if (scheduler === null) {
+    scheduler = new Scheduler(parts, logs.module("delivery"));
+    await scheduler.start();
+  } else scheduler.parts = parts;
+  send({ type: "applied" });
+}
+
+/** Finishes the runs in progress (at most `timeout`), says goodbye on idle connections, and exits. */
+function drain(timeout: number): void {
+  const deadline = setTimeout(() => process.exit(0), timeout);
+  deadline.unref();
+  void (async () => {
+    await scheduler?.stop();
+    await cache?.closeAll();
+    await logs?.flush();
+    process.exit(0);
+  })();
+}
+
+process.on("message", (message: ToWorker) => {
+  switch (message.type) {
+    case "config":
+      configure(message.config).catch((error: unknown) => {
+        send({ type: "failed", error: error instanceof Error ? error.message : String(error) });
+      });
+      return;
+    case "drain":
+      drain(message.timeout);
+      return;
+  }
+});
+process.on("SIGTERM", () => {});
+process.on("SIGINT", () => {});
+process.on("SIGHUP", () => {});
+process.on("disconnect", () => drain(1000));
