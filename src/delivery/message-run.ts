@@ -61,7 +61,7 @@ export async function runMessage(parts: RunParts, envelope: Envelope): Promise<R
   await Promise.all(
     [...groups].map(async ([key, group]) => {
       const outcomes = await deliverGroup(parts, envelope, key, group);
-      group.recipients.forEach((recipient, index) => record(parts, envelope, recipient, outcomes[index]!, hopLabel(group.hop), finals));
+      for (const [index, recipient] of group.recipients.entries()) record(parts, envelope, recipient, outcomes[index]!, hopLabel(group.hop), finals);
       open -= 1;
       if (open > 0 && outcomes.some((outcome) => outcome.kind === "delivered")) {
         const snapshot = structuredClone(envelope);

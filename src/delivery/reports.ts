@@ -57,7 +57,9 @@ function remoteHost(remote: string | undefined): string | undefined {
 async function queueReport(spool: Spool, settings: ReportSettings, envelope: Envelope, recipients: DsnRecipient[], now: Date): Promise<string | null> {
   if (envelope.sender === "") return null;
   const { ret, envid, smtputf8 } = envelope.senderParameters;
-  const original = await readOriginal(spool.bodyPath(envelope.id), envelope.size, returnsFullMessage(ret, envelope.size, settings.returnLimit));
+  // Only a failure report returns the whole message (RFC 3461 §4.3); the others carry its header section.
+  const whole = recipients.some((recipient) => recipient.action === "failed") && returnsFullMessage(ret, envelope.size, settings.returnLimit);
+  const original = await readOriginal(spool.bodyPath(envelope.id), envelope.size, whole);
   const dsn = composeDsn({
     reportingMta: settings.reportingMta,
     queueId: envelope.id,
@@ -78,7 +80,7 @@ async function queueReport(spool: Spool, settings: ReportSettings, envelope: Env
     id,
     receivedAt: now.toISOString(),
     sender: "",
-    senderParameters: {},
+    senderParameters: dsn.senderParameters,
     recipients: [{ address: dsn.recipient, status: "pending" }],
     client: { address: "127.0.0.1", port: 0, helo: settings.reportingMta, protocol: "DSN" },
     listener: "delivery",
@@ -100,7 +102,8 @@ async function readOriginal(path: string, size: number, whole: boolean): Promise
     }
     const content = bytes.subarray(0, filled);
     const end = content.indexOf("\r\n\r\n");
-    const headers = end < 0 ? content : content.subarray(0, end + 2);
+    // No end of the header section in reach (a message that is all headers, or absurd ones): what there is of them.
+    const headers = end >= 0 ? content.subarray(0, end + 2) : whole ? content : content.subarray(0, content.lastIndexOf("\r\n") + 2);
     return whole ? { headers, message: content } : { headers };
   } finally {
     await file.close();

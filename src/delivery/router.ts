@@ -72,7 +72,6 @@ export class Router {
 function fillPlace(template: string, address: string, domain: string): string | null {
   const at = address.lastIndexOf("@");
   const local = (at < 0 ? address : address.slice(0, at)).toLowerCase();
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused here
   if (local === "" || local.startsWith(".") || /[/\\\u0000-\u001f]/.test(local) || domain.includes("/")) return null;
   return template.replace(/%([lda%])/g, (_, key: string) => (key === "l" ? local : key === "d" ? domain : key === "a" ? `${local}@${domain}` : "%"));
 }
