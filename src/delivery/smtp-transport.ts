@@ -107,7 +107,9 @@ export class SmtpTransport implements Transport {
         const outcome = destination.temporary ? deferred(destination.status, destination.diagnostic) : failed(destination.status, destination.diagnostic);
         return { outcome, reached: true };
       }
-      return { candidates: destination.hosts.flatMap((host) => host.addresses.map((a) => ({ address: a.address, port: mxPort, name: host.name }))) };
+      // An address literal ([192.0.2.1]) has no name to ask for (SNI) or to log.
+      const named = (name: string) => (name.startsWith("[") ? {} : { name });
+      return { candidates: destination.hosts.flatMap((host) => host.addresses.map((a) => ({ address: a.address, port: mxPort, ...named(host.name) }))) };
     }
     if (hop.kind === "lmtp-socket") return { candidates: [{ address: hop.path, port: 0 }] };
     if (hop.kind !== "smtp" && hop.kind !== "lmtp") throw new TypeError(`the SMTP transport cannot take ${hopLabel(hop)}`);
