@@ -13,8 +13,13 @@ import { loadConfig, ConfigError } from "../config/load.ts";
 const USAGE = `usage: petrel <command> [--config FILE]
   serve                  run the server (default configuration when no --config)
   config check           validate the configuration and print the effective one
-  queue list [--json]    list the messages in the spool
-  queue show ID [--json] show one message's envelope and headers
+  queue list [FILTER...] [--json]
+                         the messages in the spool, one line each (like mailq)
+  queue shape [FILTER...] [--by sender] [--json]
+                         pending mail by domain and age (like qshape)
+  queue show ID [--json] one message's envelope, delivery state and headers
+  queue hold|release|flush|requeue|bounce|remove ID... | --all | FILTER...
+                         act on messages while the server runs (petrel queue --help)
   user add NAME          add a user for SMTP AUTH (password on standard input)
   user remove NAME       remove a user
   user list              list the users

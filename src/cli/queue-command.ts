@@ -1,22 +1,67 @@
-// `petrel queue list|show`: what is in the spool, for the administrator (text, like mailq) or for
-// scripts (--json). It opens the spool read-only and works while a server writes to it: a message that
-// moves or vanishes while it is being read is simply skipped. It must never create, change or remove a
-// spool file, and never print raw control characters from mail to the administrator's terminal.
+// `petrel queue`: the administrator's view of the spool and hand on it, like Postfix's mailq, qshape, postqueue
+// and postsuper in one command. This file reads the arguments (queue-arguments.ts), opens the spool without
+// creating it, and looks the subcommand up in one table: list and show (queue-listing.ts), shape
+// (queue-shape.ts), and the actions that change the spool (queue-actions.ts). It works while a server runs:
+// reading skips what moves under it, and every change is an atomic rename or rewrite. Exit codes: 0 done, 1 a
+// message or the spool could not be acted on, 2 a usage mistake.
 
 import type { Writable } from "node:stream";
 import { Spool, SpoolError } from "../queue/spool.ts";
-import type { Envelope, SpoolEntry, SpoolMessage } from "../queue/spool.ts";
+import type { SpoolDisk } from "../queue/spool-disk.ts";
+import { isSafeId, liveStates, spoolStates } from "../queue/spool-layout.ts";
+import { runQueueAction } from "./queue-actions.ts";
+import type { ActionOutcome } from "./queue-actions.ts";
+import { parseQueueArguments } from "./queue-arguments.ts";
+import type { QueueAction, QueueRequest, QueueSubcommand } from "./queue-arguments.ts";
+import { listJson, listText, showJson, showText } from "./queue-listing.ts";
+import { actAsSpoolOwner } from "./queue-owner.ts";
+import { locate, selectEntries } from "./queue-selection.ts";
+import { queueShape, shapeJson, shapeText } from "./queue-shape.ts";
+import { emit, printable } from "./queue-text.ts";
 
 export type QueueCommandOptions = {
   /** Where error messages go; default process.stderr. */
   errors?: Writable;
-  /** The clock for ages; default Date.now. */
+  /** The clock for ages, buckets and the time of a bounce; default Date.now. */
   now?: () => number;
+  /** The spool's file-system layer; tests pass one that moves messages under the command's feet. */
+  disk?: SpoolDisk;
 };
 
-const usage = `usage: petrel queue list [--json]
-       petrel queue show ID [--json]
+const usage = `usage: petrel queue list  [FILTER...] [--json]         one line per message, like mailq
+       petrel queue shape [FILTER...] [--by sender] [--json]
+                                     pending recipients by domain and age in minutes, like qshape
+                                     (default states: incoming, active, deferred)
+       petrel queue show ID [--json]               one message: envelope, delivery state, headers
+       petrel queue hold    ID... | --all | FILTER...   incoming/, deferred/ -> hold/: not tried until released
+       petrel queue release ID... | --all | FILTER...   hold/ -> incoming/ (quarantine/ too, by id or --state quarantine)
+       petrel queue flush   [ID... | FILTER...]         deferred/ -> incoming/: try now (no argument: all deferred mail)
+       petrel queue requeue ID... | --all | FILTER...   -> incoming/ as never tried: runs and attempt counts reset, so the
+                                     back-off starts over; the lifetime still counts from arrival, and a delay warning
+                                     already sent is not sent again (from incoming/, deferred/, hold/, and corrupt/
+                                     once the message reads as complete)
+       petrel queue bounce  ID... | --all | FILTER...   fail every pending recipient now (5.0.0): the sender gets a DSN
+       petrel queue remove  ID... | --all | FILTER...   delete from any state but active/, without a DSN
+  Actions print what they did per message, take --json, and exit 1 if a message could not be acted on.
+  A message in active/ is being delivered: it is refused; try again in a moment.
+FILTER (all must match):
+  --sender ADDRESS|@DOMAIN|<>   --recipient ADDRESS|@DOMAIN (pending recipients)   --domain DOMAIN (and its subdomains)
+  --state STATE[,STATE...] (${spoolStates.join(", ")})   --older-than AGE   --younger-than AGE (90s, 30m, 2h, 5d, 1w)
 `;
+
+type Run = { spool: Spool; request: QueueRequest; out: Writable; errors: Writable; now: number };
+
+const subcommands: Record<QueueSubcommand, (run: Run) => Promise<number>> = {
+  list,
+  shape,
+  show,
+  hold: (run) => act(run, "hold"),
+  release: (run) => act(run, "release"),
+  flush: (run) => act(run, "flush"),
+  requeue: (run) => act(run, "requeue"),
+  bounce: (run) => act(run, "bounce"),
+  remove: (run) => act(run, "remove"),
+};
 
 /** Runs one `petrel queue` subcommand; resolves to the process exit code (0 ok, 1 failed, 2 usage). */
 export async function runQueueCommand(
@@ -26,147 +71,73 @@ export async function runQueueCommand(
   options: QueueCommandOptions = {},
 ): Promise<number> {
   const errors = options.errors ?? process.stderr;
-  const now = options.now ?? Date.now;
-  const json = argv.includes("--json");
-  const [subcommand, ...operands] = argv.filter((arg) => arg !== "--json");
-  if (subcommand === "--help" || subcommand === "help") {
+  if (argv[0] === "--help" || argv[0] === "help") {
     await emit(out, usage);
     return 0;
   }
-  const unknownOption = operands.find((arg) => arg.startsWith("-"));
-  const fits = (subcommand === "list" && operands.length === 0) || (subcommand === "show" && operands.length === 1);
-  if (!fits || unknownOption !== undefined) {
-    const why = unknownOption !== undefined ? `unknown option ${unknownOption}` : "wrong arguments";
-    await emit(errors, `petrel queue: ${why}\n${usage}`);
+  const parsed = parseQueueArguments(argv);
+  if (!parsed.ok) {
+    await emit(errors, `petrel queue: ${printable(parsed.problem)}\n${usage}`);
     return 2;
   }
+  const { request } = parsed;
   try {
-    const spool = await Spool.open(spoolDir, { create: false });
-    if (subcommand === "list") {
-      const entries: SpoolEntry[] = [];
-      for await (const entry of spool.list()) entries.push(entry);
-      await emit(out, json ? `${JSON.stringify(entries, null, 2)}\n` : listText(entries, now()));
-      return 0;
-    }
-    const id = operands[0]!;
-    const message = await spool.show(id);
-    if (message === null) {
-      await emit(errors, `petrel queue show: no message with id ${printable(id)} in ${spoolDir}\n`);
-      return 1;
-    }
-    if (json) {
-      const { state, envelope, bodySize, headers } = message;
-      const shown = { id, state, envelope, bodySize: bodySize ?? null, headers: headers.toString("utf8") };
-      await emit(out, `${JSON.stringify(shown, null, 2)}\n`);
-    } else {
-      await emit(out, showText(id, message, now()));
-    }
-    return 0;
+    await actAsSpoolOwner(spoolDir);
+    const spool = await Spool.open(spoolDir, { create: false, disk: options.disk });
+    return await subcommands[request.subcommand]({ spool, request, out, errors, now: (options.now ?? Date.now)() });
   } catch (error) {
     if (!(error instanceof SpoolError)) throw error;
-    await emit(errors, `petrel queue ${subcommand}: ${error.message} [${error.code}]\n`);
+    await emit(errors, `petrel queue ${request.subcommand}: ${printable(error.message)} [${error.code}]\n`);
     return 1;
   }
 }
 
-function listText(entries: SpoolEntry[], now: number): string {
-  if (entries.length === 0) return "Mail queue is empty\n";
-  const rows = entries.map(({ id, state, envelope }) => [
-    id,
-    state,
-    age(envelope.receivedAt, now),
-    String(envelope.size),
-    sender(envelope),
-    envelope.recipients.map((recipient) => printable(recipient.address)).join(", "),
-  ]);
-  const header = ["ID", "STATE", "AGE", "SIZE", "SENDER", "RECIPIENTS"];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const rightAligned = new Set([2, 3]);
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, column) =>
-        column === cells.length - 1 ? cell : rightAligned.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!),
-      )
-      .join("  ");
-  const bytes = entries.reduce((sum, entry) => sum + entry.envelope.size, 0);
-  const count = entries.length === 1 ? "1 message" : `${entries.length} messages`;
-  return [line(header), ...rows.map(line), `-- ${count}, ${bytes} bytes`, ""].join("\n");
+async function list({ spool, request, out, now }: Run): Promise<number> {
+  const entries = await selectEntries(spool, spoolStates, request.filters, now);
+  await emit(out, request.json ? listJson(entries) : listText(entries, now, Object.keys(request.filters).length > 0));
+  return 0;
 }
 
-function showText(id: string, message: SpoolMessage, now: number): Buffer {
-  const { state, envelope, headers, bodySize } = message;
-  const parameters = envelopeParameters(envelope);
-  const client = envelope.client;
-  const bodyNote =
-    bodySize === undefined
-      ? " (body file missing: damaged)"
-      : bodySize === envelope.size
-        ? ""
-        : ` (body file has ${bodySize} bytes: damaged)`;
-  const recipients = envelope.recipients.map((recipient) => {
-    const notify = recipient.notify === undefined ? [] : [`NOTIFY=${[recipient.notify].flat().join(",")}`];
-    const orcpt = recipient.orcpt === undefined ? [] : [`ORCPT=${recipient.orcpt.type};${recipient.orcpt.address}`];
-    return printable([recipient.address, `(${recipient.status})`, ...notify, ...orcpt].join(" "));
-  });
-  const lines = [
-    `id:          ${id}`,
-    `state:       ${state}`,
-    `received:    ${printable(envelope.receivedAt)} (${age(envelope.receivedAt, now)} ago)`,
-    `size:        ${envelope.size} bytes${bodyNote}`,
-    `sender:      ${[sender(envelope), ...parameters].join(" ")}`,
-    printable(
-      `client:      ${client.name ?? "unknown"} [${client.address}]:${client.port} ` +
-        `helo=${client.helo} protocol=${client.protocol}`,
-    ),
-    `listener:    ${printable(envelope.listener)}`,
-    `recipients:  ${recipients.join("\n             ")}`,
-    "-- header section --",
-    "",
-  ];
-  return Buffer.concat([Buffer.from(lines.join("\n")), printableHeaders(headers)]);
+/** qshape looks at the mail on its way (incoming, active, deferred) unless --state says otherwise. */
+async function shape({ spool, request, out, now }: Run): Promise<number> {
+  const states = request.filters.states ?? liveStates.filter((state) => state !== "hold" && state !== "quarantine");
+  const entries = await selectEntries(spool, states, request.filters, now);
+  const table = queueShape(entries, request.by, request.filters, now);
+  await emit(out, request.json ? shapeJson(table) : shapeText(table));
+  return 0;
 }
 
-function envelopeParameters(envelope: Envelope): string[] {
-  const { body, smtputf8, ret, envid, size, auth } = envelope.senderParameters;
-  const words: string[] = [];
-  if (body !== undefined) words.push(`BODY=${body}`);
-  if (smtputf8 === true) words.push("SMTPUTF8");
-  if (ret !== undefined) words.push(`RET=${ret}`);
-  if (envid !== undefined) words.push(`ENVID=${envid}`);
-  if (size !== undefined) words.push(`SIZE=${size}`);
-  if (auth !== undefined) words.push(`AUTH=${auth}`);
-  return words.map(printable);
-}
-
-function sender(envelope: Envelope): string {
-  return `<${printable(envelope.sender)}>`;
-}
-
-/** 45s, 12m, 5h, 3d: coarse, like qshape's buckets. */
-function age(receivedAt: string, now: number): string {
-  const seconds = Math.max(0, Math.floor((now - Date.parse(receivedAt)) / 1000));
-  if (Number.isNaN(seconds)) return "?";
-  if (seconds < 60) return `${seconds}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
-  if (seconds < 48 * 3600) return `${Math.floor(seconds / 3600)}h`;
-  return `${Math.floor(seconds / 86400)}d`;
-}
-
-/** Replaces control characters (which could drive the terminal) with "?". */
-function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
-}
-
-/** The header bytes as they are, except control bytes other than TAB, CR and LF. */
-function printableHeaders(headers: Buffer): Buffer {
-  const copy = Buffer.from(headers);
-  for (let i = 0; i < copy.length; i++) {
-    const byte = copy[i]!;
-    if ((byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d) || byte === 0x7f) copy[i] = 0x3f;
+async function show({ spool, request, out, errors, now }: Run): Promise<number> {
+  const id = request.ids[0]!;
+  const found = await locate(spool, id);
+  if (found?.envelope === null) {
+    await emit(errors, `petrel queue show: message ${printable(id)} in ${found.state}/ cannot be read: ${printable(found.problem)}\n`);
+    return 1;
   }
-  return copy;
+  if (found !== null && !isSafeId(id)) {
+    await emit(errors, `petrel queue show: ${printable(id)} is a copy recovery set aside in corrupt/: see list --state corrupt --json\n`);
+    return 1;
+  }
+  // show() reads the body too; a message that moved since locate() is found again in its new state.
+  const message = found === null ? null : await spool.show(id);
+  if (message === null) {
+    await emit(errors, `petrel queue show: no message with id ${printable(id)} in ${spool.root}\n`);
+    return 1;
+  }
+  await emit(out, request.json ? showJson(id, message) : showText(id, message, now));
+  return 0;
 }
 
-function emit(stream: Writable, text: string | Buffer): Promise<void> {
-  return new Promise((resolve) => stream.write(text, () => resolve()));
+async function act({ spool, request, out, errors, now }: Run, action: QueueAction): Promise<number> {
+  const outcomes: ActionOutcome[] = [];
+  await runQueueAction(spool, action, request, now, async (outcome) => {
+    outcomes.push(outcome);
+    if (request.json) return;
+    const line = `${printable(outcome.id)}: ${printable(outcome.message)}\n`;
+    if (outcome.done) await emit(out, line);
+    else await emit(errors, `petrel queue ${action}: ${line}`);
+  });
+  if (request.json) await emit(out, `${JSON.stringify(outcomes, null, 2)}\n`);
+  else if (outcomes.length === 0) await emit(out, `No message to ${action}\n`);
+  return outcomes.every((outcome) => outcome.done) ? 0 : 1;
 }

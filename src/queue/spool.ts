@@ -17,7 +17,7 @@ import type { RecoveryReport } from "./recovery.ts";
 import { nodeSpoolDisk } from "./spool-disk.ts";
 import type { SpoolDisk, SpoolFile } from "./spool-disk.ts";
 import { SpoolError, spoolErrorFrom, systemErrorCode } from "./spool-errors.ts";
-import { isSafeId, spoolFolders, spoolPaths, spoolStates } from "./spool-layout.ts";
+import { isSafeId, liveStates, spoolFolders, spoolPaths, spoolStates } from "./spool-layout.ts";
 import type { SpoolPaths, State } from "./spool-layout.ts";
 
 export type { AttemptRecord, Envelope, EnvelopeDraft, SpoolRecipient } from "./envelope.ts";
@@ -39,6 +39,9 @@ export type SpoolOptions = {
 };
 
 export type SpoolEntry = { id: string; state: State; envelope: Envelope };
+
+/** A file in corrupt/: its envelope if it reads back, else why not (`problem`). */
+export type CorruptEntry = { name: string; envelope: Envelope; problem?: undefined } | { name: string; envelope: null; problem: string };
 
 export type SpoolMessage = {
   state: State;
@@ -225,6 +228,48 @@ export class Spool {
     return this.#namesIn(state).then((names) => names.filter(isSafeId));
   }
 
+  /**
+   * Every file in corrupt/, readable or not, in name order. Recovery names a file after its id, a second copy of an
+   * id `<id>.1`, `<id>.2`..., and keeps the name of a file that was not a queue id at all.
+   */
+  async *corrupt(): AsyncGenerator<CorruptEntry> {
+    for (const name of await this.#namesIn("corrupt")) {
+      if (!isCorruptName(name)) continue;
+      const bytes = await this.#readEnvelopeFile("corrupt", name);
+      if (bytes === undefined) continue;
+      const check = parseEnvelopeFile(bytes, idOfCorruptName(name));
+      yield check.ok ? { name, envelope: check.envelope } : { name, envelope: null, problem: check.problem };
+    }
+  }
+
+  /**
+   * Removes corrupt/<name>, fsynced, then the body of its id unless an envelope in another state or another file in
+   * corrupt/ still names that id (a second copy shares its body with the first). SPOOL_NOT_FOUND if it is not there.
+   */
+  async removeCorrupt(name: string): Promise<void> {
+    if (!isCorruptName(name)) throw new SpoolError("SPOOL_BAD_ID", `${JSON.stringify(name)} is not a file name in corrupt/`);
+    try {
+      await this.#disk.remove(this.#paths.envelope("corrupt", name));
+      await this.#directorySync(this.#paths.folder("corrupt")).sync();
+    } catch (error) {
+      if (systemErrorCode(error) === "ENOENT") {
+        throw new SpoolError("SPOOL_NOT_FOUND", `no file ${name} in corrupt/`, { cause: error });
+      }
+      throw spoolErrorFrom(error, `removing ${name} from corrupt/`);
+    }
+    const id = idOfCorruptName(name);
+    if (!isSafeId(id)) return;
+    for (const state of liveStates) {
+      if ((await this.#disk.sizeOf(this.#paths.envelope(state, id))) !== undefined) return;
+    }
+    if ((await this.#namesIn("corrupt")).some((other) => idOfCorruptName(other) === id)) return;
+    try {
+      await this.#disk.remove(this.#paths.body(id));
+    } catch (error) {
+      if (systemErrorCode(error) !== "ENOENT") throw spoolErrorFrom(error, `removing the body of message ${id}`);
+    }
+  }
+
   /** The path of a message's body file, for transports that stream it. */
   bodyPath(id: string): string {
     checkId(id);
@@ -280,6 +325,16 @@ export class Spool {
 
 /** Rewrites by this process so far: the tmp/ name of each rewrite is unique. */
 let rewrites = 0;
+
+/** Any plain file name: recovery moves whatever it finds in a state folder to corrupt/ under its own name. */
+function isCorruptName(name: string): boolean {
+  return name !== "" && name !== "." && name !== ".." && !/[/\0]/.test(name);
+}
+
+/** The queue id a corrupt/ file name stands for: `01ABC.1` → `01ABC`. */
+function idOfCorruptName(name: string): string {
+  return name.split(".")[0]!;
+}
 
 function checkId(id: string): void {
   if (!isSafeId(id)) throw new SpoolError("SPOOL_BAD_ID", `${JSON.stringify(id)} is not a queue id`);
