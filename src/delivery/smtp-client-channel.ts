@@ -222,8 +222,6 @@ export class ReplyChannel {
       // A 354 is an intermediate reply: the data it asks for is owed a reply of its own (RFC 5321 §4.3.1).
       this.#owed += reply.code === 354 ? 0 : -1;
       this.#ready.push(reply);
-    }
-    if (this.#ready.length > 0) {
       this.#settle("reply");
       this.#settle("drain");
     }
