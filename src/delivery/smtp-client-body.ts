@@ -22,7 +22,8 @@ export async function sendData(channel: ReplyChannel, file: FileHandle, moreRepl
   const stuffer = new DotStuffer();
   channel.write([], moreReplies);
   for await (const chunk of chunksOf(file)) {
-    if (!channel.write(stuffer.encode(chunk), 0)) await channel.drained("data", stallTimeout);
+    const more = channel.write(stuffer.encode(chunk), 0);
+    if (!more && !channel.answered) await channel.drained("data", stallTimeout);
     if (channel.answered) return false;
   }
   channel.write([stuffer.end()], 0);
@@ -67,7 +68,8 @@ export async function sendChunks(channel: ReplyChannel, file: FileHandle, settin
     held = chunk;
   }
   if (refused !== undefined) {
-    await readUnread();
+    // The refusal is the recipients' answer even if the connection breaks before the other chunks' replies.
+    await readUnread().catch(() => channel.close("the connection broke after a refused BDAT chunk"));
     return { refused, final: [] };
   }
   channel.write([Buffer.from(`BDAT ${held?.length ?? 0} LAST\r\n`), ...(held === undefined ? [] : [held])], finalReplies);

@@ -1,5 +1,5 @@
 // Unit tests of what the client says for an envelope: parameters only where offered, the local refusals
-// (SMTPUTF8, BINARYMIME, SIZE), BDAT only for binary bodies, and the xtext / RFC 6533 encoders checked
+// (SMTPUTF8, BINARYMIME, SIZE), when BDAT is used, and the xtext / RFC 6533 encoders checked
 // against the server's own decoders (smtp/xtext.ts).
 
 import assert from "node:assert/strict";
@@ -33,7 +33,7 @@ describe("planEnvelope", () => {
     assert.deepEqual(plan, {
       mail: "MAIL FROM:<a@x.test> SIZE=500 BODY=8BITMIME SMTPUTF8 RET=FULL ENVID=id+201",
       recipients: ["RCPT TO:<b@y.test> NOTIFY=FAILURE,DELAY ORCPT=rfc822;b+3D1@y.test"],
-      chunking: false,
+      chunking: true,
     });
   });
 
@@ -50,9 +50,12 @@ describe("planEnvelope", () => {
     assert.match(commands(planEnvelope(envelope(), ALL)).mail, /SIZE=500$/);
   });
 
-  it("goes by BDAT for BINARYMIME only", () => {
-    assert.equal(commands(planEnvelope(envelope({ parameters: { body: "BINARYMIME" } }), ALL)).chunking, true);
-    assert.equal(commands(planEnvelope(envelope({ parameters: { body: "8BITMIME" } }), ALL)).chunking, false);
+  it("goes by BDAT for a binary body, and for any body when CHUNKING comes with PIPELINING", () => {
+    const chunking = (parameters: OutboundTransaction["parameters"], extensions: Map<string, string>) => commands(planEnvelope(envelope({ parameters }), extensions)).chunking;
+    assert.equal(chunking({ body: "8BITMIME" }, ALL), true);
+    assert.equal(chunking({}, offers("CHUNKING")), false, "without PIPELINING, DATA streams where BDAT would wait per chunk");
+    assert.equal(chunking({ body: "BINARYMIME" }, offers("CHUNKING", "BINARYMIME")), true);
+    assert.equal(chunking({}, offers("PIPELINING")), false);
   });
 
   it("a non-ASCII address needs SMTPUTF8 even when the sender did not ask", () => {

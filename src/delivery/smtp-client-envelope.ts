@@ -11,6 +11,13 @@
 //   (RFC 3463 §3.7): RFC 3030 §3 leaves the client to convert the body to 7 bit or return it, and we do not
 //   convert.
 // - a SIZE limit below the message's size: 552 5.3.4, the code RFC 1870 gives the server for it.
+// The message goes by BDAT (RFC 3030) whenever the remote offers CHUNKING with PIPELINING, not only for binary
+// bodies: measured on loopback (one connection, messages in a row, DATA and BDAT alternated over three rounds),
+// BDAT was as fast for 2 KB messages and faster for larger ones: against a discard server 1.2-1.4x the
+// throughput at 100 KB and 1.3-1.6x at 3 MB, against Petrel (whose fsyncs dominate) equal or better, and the
+// client spent 15-30% less CPU per 3 MB message (no dot-stuffing scan). smtp-sink, the first choice for that
+// measurement, does not offer CHUNKING. Without PIPELINING each chunk would wait a round trip, which loopback
+// cannot show but a distant server would: then DATA, unless the body is binary.
 // An 8-bit body (BODY=8BITMIME) to a remote without 8BITMIME goes as it is, without BODY=: RFC 6152 would
 // have it converted to 7 bit first; like Postfix with MIME conversion off (and always for non-MIME mail), we
 // send it unchanged, which servers take in practice, rather than rewrite signed content or return it.
@@ -69,7 +76,7 @@ export function planEnvelope(transaction: OutboundTransaction, extensions: Reado
   return {
     mail: mail.join(" "),
     recipients: recipients.map((recipient) => rcptCommand(recipient, dsn, utf8)),
-    chunking: binary,
+    chunking: binary || (offers("CHUNKING") && offers("PIPELINING")),
   };
 }
 

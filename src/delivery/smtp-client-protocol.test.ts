@@ -124,6 +124,19 @@ describe("SmtpClient conversation", () => {
     });
   }
 
+  it("a plain message goes by BDAT when CHUNKING comes with PIPELINING: no dot-stuffing, LAST on the only chunk", async () => {
+    const scripted = await server({ extensions: ["PIPELINING", "8BITMIME", "CHUNKING"] });
+    const client = await SmtpClient.connect(options(scripted));
+    const content = "Subject: x\r\n\r\n.leading dot\r\nlast line without CRLF";
+    assert.deepEqual(codes((await client.send(await transaction(["a@x.test"], content))).recipients), [250]);
+    await client.quit();
+    await scripted.ended[0];
+    const session = scripted.sessions[0]!;
+    assert.deepEqual(verbs(session.commands), ["EHLO", "MAIL", "RCPT", "BDAT", "QUIT"]);
+    assert.equal(session.commands[3], `BDAT ${content.length} LAST`);
+    assert.equal(String(session.bodies[0]), content);
+  });
+
   it("a refused BDAT chunk stops the body: the accepted recipients get that reply, and RSET comes next", async () => {
     let chunks = 0;
     const scripted = await server({
