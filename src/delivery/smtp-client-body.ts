@@ -20,7 +20,7 @@ const CHUNK = 64 * 1024;
  */
 export async function sendData(channel: ReplyChannel, file: FileHandle, moreReplies: number, stallTimeout: number): Promise<boolean> {
   const stuffer = new DotStuffer();
-  channel.write([], moreReplies);
+  channel.owe(moreReplies);
   for await (const chunk of chunksOf(file)) {
     const more = channel.write(stuffer.encode(chunk), 0);
     if (!more && !channel.answered) await channel.drained("data", stallTimeout);
@@ -40,9 +40,8 @@ export type ChunkingSettings = {
 };
 
 /**
- * Streams the body as BDAT chunks. The result: `refused`, the first chunk reply that was not 2xx (the rest of
- * the body is then not sent; the transaction wants a RSET), and `final`, the replies to the LAST chunk when it
- * was sent.
+ * Streams the body as BDAT chunks. The result: `refused`, the first chunk reply that was not 2xx (no chunk is
+ * sent once it is seen; the transaction wants a RSET), and `final`, the replies to the LAST chunk if it was sent.
  */
 export async function sendChunks(channel: ReplyChannel, file: FileHandle, settings: ChunkingSettings): Promise<{ refused?: Reply; final: Reply[] }> {
   const { finalReplies, pipelined, commandTimeout, dataTimeout } = settings;

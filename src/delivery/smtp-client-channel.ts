@@ -109,6 +109,11 @@ export class ReplyChannel {
     return more;
   }
 
+  /** Counts `replies` more replies owed to what was written already. */
+  owe(replies: number): void {
+    this.#owed += replies;
+  }
+
   /** True when a reply has arrived that nobody read yet. */
   get answered(): boolean {
     return this.#ready.length > 0;

@@ -142,6 +142,21 @@ describe("SmtpClient faults", () => {
     client.close();
   });
 
+  it("a body file that cannot be opened fails before any command; one that fails to read ends the session at stage data", async () => {
+    const scripted = await server();
+    const client = await SmtpClient.connect(options(scripted));
+    const missing = await transaction();
+    missing.message.path = join(dir, "no-such-body");
+    await assert.rejects(client.send(missing), { code: "ENOENT" });
+    assert.equal(client.reusable, true);
+    const unreadable = await transaction();
+    unreadable.message.path = dir; // a directory opens, and fails at the first read (EISDIR)
+    await assert.rejects(client.send(unreadable), failsAt("data", /EISDIR/));
+    assert.equal(client.reusable, false);
+    await scripted.ended[0];
+    assert.deepEqual(scripted.sessions[0]!.commands.map((c) => c.split(":")[0]), ["EHLO client.petrel.test", "MAIL FROM", "RCPT TO", "RCPT TO", "DATA"]);
+  });
+
   it("reads the message no faster than the remote takes it", async () => {
     const total = 32 * 1024 * 1024;
     const scripted = await server({

@@ -50,6 +50,11 @@ export async function runTransaction(channel: ReplyChannel, transaction: Outboun
   const file = await open(transaction.message.path, "r");
   try {
     return await exchange(channel, plan, file, settings);
+  } catch (error) {
+    if (error instanceof SmtpClientError) throw error;
+    // The body file failed while the message was being sent: the remote waits for the rest, which never comes.
+    channel.close();
+    throw new SmtpClientError("data", `the message could not be sent: ${(error as Error).message}`, { temporary: true });
   } finally {
     await file.close();
   }

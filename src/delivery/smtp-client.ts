@@ -124,8 +124,9 @@ export class SmtpClient {
   }
 
   /**
-   * Runs one transaction. Rejects with SmtpClientError when the connection breaks (then unusable), or with the
-   * file system's error when the body file cannot be opened (nothing was sent; the connection stays usable).
+   * Runs one transaction. Rejects with SmtpClientError when the connection breaks or the body file fails in
+   * the middle of the message (then the client is unusable), or with the file system's error when the body
+   * file cannot be opened (nothing was sent; the connection stays usable).
    */
   async send(transaction: OutboundTransaction): Promise<TransactionResult> {
     if (this.#busy) throw new Error("SmtpClient.send: one transaction at a time");

@@ -1,7 +1,8 @@
 // Encodes a message for DATA (RFC 5321 §4.5.2, the sending side of data-decoder.ts): a "." that starts a line
 // is doubled, and the end of data ".<CRLF>" follows, after a CRLF when the message does not end with one.
 // Streaming: chunks come as read from the body file, and a line may start at any chunk boundary (a CRLF split
-// between chunks, a "." first in a chunk); the encoder keeps the one octet of state that needs.
+// between chunks, a "." first in a chunk); the encoder keeps what that needs: the last octet it was given and
+// whether the message so far ends with CRLF.
 //
 // A "." after a bare CR or a bare LF is doubled too. Petrel's spool holds CRLF-only messages in the default
 // mode, so this changes nothing there; for a message that does hold bare line endings it means no
