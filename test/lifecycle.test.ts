@@ -101,6 +101,19 @@ test("SIGHUP reloads: new sessions take the new settings, open ones keep theirs;
     assert.equal(codes(await later.command("RCPT TO:<someone@new.example>")), "250 2.1.5");
     assert.equal(codes(await later.command("RCPT TO:<someone@localhost>")), "250 2.1.5");
     later.close();
+
+    // A file that parses but that no worker can apply (its aliases file is missing): the current configuration
+    // stays, also for a worker restarted after it.
+    await petrel.writeConfig(`[smtp]\nlocal_domains = ["gone.example"]\naliases = "${petrel.dir}/no-such-aliases"`);
+    petrel.process.kill("SIGHUP");
+    await petrel.waitFor((line) => line.msg === "configuration not reloaded: no SMTP worker could apply it; keeping the current one");
+    const workerPid = Number(petrel.lines.findLast((line) => line["worker"] === 0)?.["pid"]);
+    process.kill(workerPid, "SIGKILL");
+    await petrel.waitFor((line) => line.msg === "worker restarted" && line["worker"] === 0);
+    const restarted = await RawClient.greeted(petrel.port, { ehlo: "restarted.test" });
+    assert.equal(codes(await restarted.command("MAIL FROM:<a@example.org>")), "250 2.1.0");
+    assert.equal(codes(await restarted.command("RCPT TO:<someone@new.example>")), "250 2.1.5");
+    restarted.close();
   } finally {
     await petrel.remove();
   }

@@ -1,5 +1,6 @@
 // The primary process of `petrel serve`: loads and validates the configuration, recovers the spool before
-// anything is accepted, starts one worker per core, restarts a worker that dies, and owns the signals:
+// anything is accepted, starts one SMTP worker per core and the delivery process (delivery-worker.ts),
+// restarts any of them that dies, and owns the signals:
 // SIGTERM/SIGINT drain the workers and exit 0, SIGHUP reloads the configuration (a bad file keeps the old
 // one) and reopens log files. It never speaks SMTP itself.
 
@@ -12,12 +13,20 @@ import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { createLogs, type Logs } from "../log/logs.ts";
 import { Spool } from "../queue/spool.ts";
-import type { ToPrimary, ToWorker } from "./control-messages.ts";
+import { DELIVERY_SLOT, type ToPrimary, type ToWorker } from "./control-messages.ts";
 import { ensureCertificate } from "./tls-certificate.ts";
 import { ensureSecret } from "../accounts/secret.ts";
 import { handOver, identity } from "./privileges.ts";
 
 const RESTART_DELAY = 1000;
+
+const workerEntry = fileURLToPath(new URL("./worker.ts", import.meta.url));
+const deliveryEntry = fileURLToPath(new URL("./delivery-worker.ts", import.meta.url));
+
+/** How log lines name a child: an SMTP worker by its number, the delivery process by its role. */
+function who(number: number): { worker: number } | { role: "delivery" } {
+  return number === DELIVERY_SLOT ? { role: "delivery" } : { worker: number };
+}
 
 function workerCount(config: Config): number {
   return config.server.workers === "auto" ? availableParallelism() : config.server.workers;
@@ -61,8 +70,13 @@ class Primary {
     });
   }
 
-  /** Forks worker `number`; resolves when it listens, rejects if it cannot start. */
+  /** Forks worker `number` (or the delivery process); resolves when it runs, rejects if it cannot start. */
   fork(number: number): Promise<void> {
+    // setupPrimary() applies to the forks after it: each child gets its own entry point.
+    cluster.setupPrimary({
+      exec: number === DELIVERY_SLOT ? deliveryEntry : workerEntry,
+      execArgv: [...process.execArgv, "--expose-gc"], // see read-buffers.ts
+    });
     const worker = cluster.fork({ PETREL_WORKER: String(number) });
     this.workers.set(number, worker);
     worker.on("message", (message: ToPrimary) => this.answers.get(number)?.(message));
@@ -70,18 +84,18 @@ class Primary {
       this.workers.delete(number);
       this.answers.get(number)?.({ type: "failed", error: `worker ${number} exited (${signal ?? code})` });
       if (this.draining) return;
-      this.logs.system.error({ worker: number, code, signal }, "worker died; restarting it");
+      this.logs.system.error({ ...who(number), code, signal }, "worker died; restarting it");
       setTimeout(() => {
         if (this.draining) return;
         this.fork(number).then(
-          () => this.logs.system.info({ worker: number }, "worker restarted"),
+          () => this.logs.system.info(who(number), "worker restarted"),
           () => {}, // fork() logged why; its exit schedules the next attempt
         );
       }, RESTART_DELAY).unref();
     });
     return new Promise<void>((resolve) => worker.once("online", resolve)).then(() =>
       this.configure(number, worker, this.config).catch((error: unknown) => {
-        this.logs.system.error({ worker: number, error: String(error) }, "worker could not apply the configuration");
+        this.logs.system.error({ ...who(number), error: String(error) }, "worker could not apply the configuration");
         throw error;
       }),
     );
@@ -89,7 +103,7 @@ class Primary {
 
   async start(): Promise<void> {
     const count = workerCount(this.config);
-    await Promise.all(Array.from({ length: count }, (_, number) => this.fork(number)));
+    await Promise.all([...Array.from({ length: count }, (_, number) => this.fork(number)), this.fork(DELIVERY_SLOT)]);
     this.logs.system.info(
       { workers: count, listeners: describeListeners(this.config), config: this.configPath ?? "(embedded default)" },
       "petrel started",
@@ -117,12 +131,18 @@ class Primary {
       this.logs = createLogs(next.log, {});
       await previous.close();
     }
+    const previous = this.config;
     this.config = next;
-    const results = await Promise.allSettled(
-      [...this.workers].map(([number, worker]) => this.configure(number, worker, next)),
-    );
+    const children = [...this.workers];
+    const results = await Promise.allSettled(children.map(([number, worker]) => this.configure(number, worker, next)));
     const failures = results.flatMap((result) => (result.status === "rejected" ? [String(result.reason)] : []));
-    if (failures.length > 0) {
+    const smtpTook = results.some((result, index) => result.status === "fulfilled" && children[index]![0] !== DELIVERY_SLOT);
+    if (failures.length > 0 && !smtpTook) {
+      // No SMTP worker took it (a rule file that does not load...): one restarted later gets the configuration
+      // the others still run, not the refused one.
+      this.config = previous;
+      this.logs.system.error({ failures }, "configuration not reloaded: no SMTP worker could apply it; keeping the current one");
+    } else if (failures.length > 0) {
       this.logs.system.error({ failures }, "configuration reloaded with errors: some workers could not apply it");
     } else {
       this.logs.system.info({ listeners: describeListeners(next) }, "configuration reloaded");
@@ -160,10 +180,6 @@ export async function serve(configPath: string | undefined): Promise<void> {
   const owner = identity(config);
   if (owner !== null) await handOver(config, owner);
 
-  cluster.setupPrimary({
-    exec: fileURLToPath(new URL("./worker.ts", import.meta.url)),
-    execArgv: [...process.execArgv, "--expose-gc"], // see read-buffers.ts
-  });
   const running = await runningPid(config.server.pid_file);
   if (running !== null) throw new Error(`petrel already runs with this configuration (pid ${running}, ${config.server.pid_file})`);
   const primary = new Primary(config, configPath, logs);

@@ -29,10 +29,18 @@ export async function startDnsmasq(records: readonly string[], probe: string): P
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
-  child.stdout!.on("data", (chunk: Buffer) => (output += chunk));
-  child.stderr!.on("data", (chunk: Buffer) => (output += chunk));
   const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`dnsmasq exited with ${code}: ${output}`))));
   exited.catch(() => {});
+  // It says "started" once its sockets are bound; then it is asked until it answers all the same.
+  const started = new Promise<void>((resolve) => {
+    const seen = (chunk: Buffer) => {
+      output += chunk;
+      if (/started, version/.test(output)) resolve();
+    };
+    child.stdout!.on("data", seen);
+    child.stderr!.on("data", seen);
+  });
+  await Promise.race([started, exited]);
   const resolver = new Resolver({ timeout: 200, tries: 1 });
   resolver.setServers([`127.0.0.1:${port}`]);
   for (let attempt = 1; ; attempt++) {
@@ -44,6 +52,7 @@ export async function startDnsmasq(records: readonly string[], probe: string): P
         child.kill();
         throw new Error(`dnsmasq does not answer: ${String(error)}\n${output}`);
       }
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 }
