@@ -5,7 +5,11 @@ import { DeliverySlots } from "./delivery-slots.ts";
 test("no more than the per-destination limit to one destination, the total over all", async () => {
   const slots = new DeliverySlots(3, 2);
   const granted: string[] = [];
-  const take = (key: string) => slots.acquire(key).then((release) => (granted.push(key), release));
+  const take = (key: string) =>
+    slots.acquire(key).then((release) => {
+      granted.push(key);
+      return release;
+    });
   const a1 = take("a");
   const a2 = take("a");
   const a3 = take("a"); // waits: two to "a" already

@@ -3,6 +3,7 @@
 // in these terms; this file turns SMTP replies and transport errors into them and never does I/O.
 
 import type { Reply } from "../smtp/reply.ts";
+import { replyText } from "../smtp/reply-reader.ts";
 
 export type Outcome = {
   readonly kind: "delivered" | "deferred" | "failed";
@@ -15,17 +16,11 @@ export type Outcome = {
   readonly dsnPassedOn?: boolean;
 };
 
-/** The one-line form of a reply: "550 5.1.1 no such user" (lines joined with a space). */
-export function replyLine(reply: Reply): string {
-  const text = reply.lines.map((line) => line.trim()).join(" ").trim();
-  return [String(reply.code), reply.enhanced, text].filter((part) => part !== undefined && part !== "").join(" ");
-}
-
 /** A remote's reply to a recipient: 2xx delivered, 4xx deferred, 5xx failed; the enhanced code its own or the class's. */
 export function outcomeOfReply(reply: Reply, remote: string, dsnPassedOn = false): Outcome {
   const kind = reply.code < 400 ? "delivered" : reply.code < 500 ? "deferred" : "failed";
   const status = reply.enhanced ?? `${String(reply.code)[0]}.0.0`;
-  return { kind, status, diagnostic: replyLine(reply), remote, ...(kind === "delivered" && dsnPassedOn ? { dsnPassedOn } : {}) };
+  return { kind, status, diagnostic: replyText(reply), remote, ...(kind === "delivered" && dsnPassedOn ? { dsnPassedOn } : {}) };
 }
 
 export function deferred(status: string, diagnostic: string, remote?: string): Outcome {

@@ -11,7 +11,8 @@ import { resolveDestination } from "./mx-destination.ts";
 import type { Envelope } from "../queue/envelope.ts";
 import type { ConnectionCache } from "./connection-cache.ts";
 import { type NextHop, hopLabel } from "./next-hop.ts";
-import { deferred, failed, type Outcome, outcomeOfReply, replyLine } from "./outcome.ts";
+import { deferred, failed, type Outcome, outcomeOfReply } from "./outcome.ts";
+import { replyText } from "../smtp/reply-reader.ts";
 import { SmtpClient, SmtpClientError, type OutboundTransaction, type SmtpClientOptions } from "./smtp-client.ts";
 import type { HopDelivery, HopResult, Transport } from "./transport.ts";
 
@@ -154,7 +155,7 @@ function describe(candidate: Candidate): string {
 /** Why a server could not be used before the transaction: its 5xx refusal is permanent, anything else waits. */
 function connectionFailure(error: unknown, where: string): Outcome {
   if (error instanceof SmtpClientError && error.reply !== undefined) {
-    const line = replyLine(error.reply);
+    const line = replyText(error.reply);
     return error.temporary ? deferred(error.reply.enhanced ?? "4.4.1", `${where} refused us: ${line}`, where) : failed(error.reply.enhanced ?? "5.4.1", `${where} refused us: ${line}`, where);
   }
   const status = error instanceof SmtpClientError && error.stage === "starttls" ? "4.7.5" : "4.4.1";
