@@ -1,4 +1,5 @@
-// One delivery run of one message, which the scheduler has moved to active/: every pending recipient is routed,
+// One delivery run of one message, which the scheduler has moved to active/: at its first run the postq rules
+// decide (deliver, fail, defer, quarantine, discard); then every pending recipient, after its delivery rules, is routed,
 // the recipients that share a next hop go in one transaction (each next hop at once, within the delivery
 // slots), and every outcome is written into the envelope before the run goes on, so that a crash never
 // delivers twice to a recipient recorded as delivered. Then the reports (DSNs) due are queued, and the message
@@ -15,6 +16,7 @@ import { dsnDue } from "./dsn.ts";
 import { failed, type Outcome } from "./outcome.ts";
 import { type FinalAction, type ReportSettings, reportDelay, reportFinal } from "./reports.ts";
 import { delayWarningDue, expired, type RetrySettings, retryDelay } from "./retry-policy.ts";
+import type { QueueRules, RuleRefusal } from "./queue-rules.ts";
 import type { Router } from "./router.ts";
 import type { Transport } from "./transport.ts";
 
@@ -28,9 +30,11 @@ export type RunParts = {
   readonly reports: ReportSettings;
   readonly log: Logger;
   readonly now: () => number;
+  /** The postq and delivery rules; none: every message is delivered as routed. */
+  readonly rules?: QueueRules;
 };
 
-/** How a run ended: the message is gone, or waits in deferred/ until `nextAttemptAt` (ms). */
+/** How a run ended: the message left the queue (delivered, discarded, quarantined), or waits in deferred/ until `nextAttemptAt` (ms). */
 export type RunResult = { readonly removed: true } | { readonly removed: false; readonly nextAttemptAt: number };
 
 type Group = { readonly hop: NextHop; readonly recipients: SpoolRecipient[] };
@@ -39,10 +43,45 @@ export async function runMessage(parts: RunParts, envelope: Envelope): Promise<R
   const started = parts.now();
   const finals = new Map<SpoolRecipient, FinalAction>();
   const groups = new Map<string, Group>();
+  const { rules } = parts;
+  const bodyPath = parts.spool.bodyPath(envelope.id);
+  /** false once postq has failed or deferred every pending recipient: nothing goes out in this run. */
+  let deliverNow = true;
+  if (rules?.hasPostq === true && envelope.postq === undefined && envelope.recipients.some((recipient) => recipient.status === "pending")) {
+    const decision = await rules.postq(envelope, bodyPath);
+    if (decision.action === "quarantine") return quarantine(parts, envelope, decision.name);
+    if (decision.action === "discard") {
+      parts.log.info({ event: "discarded", queueId: envelope.id, stage: "postq" }, "message discarded by a postq rule");
+      await parts.spool.remove("active", envelope.id);
+      return { removed: true };
+    }
+    if (decision.action === "deliver") envelope.postq = decision.skipDeliveryRules ? "faccept" : "done";
+    else {
+      deliverNow = false;
+      for (const recipient of envelope.recipients) {
+        if (recipient.status === "pending") record(parts, envelope, recipient, ruleOutcome(decision.action, decision), "(postq rules)", finals, false);
+      }
+    }
+  }
   for (const recipient of envelope.recipients) {
     if (recipient.status !== "pending") {
       if (recipient.reported !== true) finals.set(recipient, recipient.status === "delivered" ? "delivered" : "failed");
       continue;
+    }
+    if (!deliverNow) continue;
+    if (rules?.hasDelivery === true && envelope.postq !== "faccept") {
+      const decision = await rules.beforeDelivery(envelope, recipient, bodyPath);
+      if (decision.action === "quarantine") return quarantine(parts, envelope, decision.name);
+      if (decision.action === "discard") {
+        record(parts, envelope, recipient, { kind: "delivered", status: "2.0.0", diagnostic: "discarded by a delivery rule" }, "(delivery rules)", finals, false);
+        finals.delete(recipient); // discarded quietly: no notice, even under NOTIFY=SUCCESS
+        recipient.reported = true;
+        continue;
+      }
+      if (decision.action !== "deliver") {
+        record(parts, envelope, recipient, ruleOutcome(decision.action, decision), "(delivery rules)", finals, false);
+        continue;
+      }
     }
     const routed = parts.router.route(recipient);
     if ("refused" in routed) {
@@ -104,6 +143,20 @@ export async function runMessage(parts: RunParts, envelope: Envelope): Promise<R
   await parts.spool.move(envelope.id, "active", "deferred");
   parts.log.debug({ queueId: envelope.id, ms: now - started, nextAttemptAt: envelope.schedule.nextAttemptAt }, "message deferred");
   return { removed: false, nextAttemptAt };
+}
+
+/** A rule's refusal as an outcome: failed (deny, reject) or deferred (tempfail, a rule that failed). */
+function ruleOutcome(action: "fail" | "defer", refusal: RuleRefusal): Outcome {
+  return { kind: action === "fail" ? "failed" : "deferred", status: refusal.status, diagnostic: refusal.diagnostic };
+}
+
+/** Moves the message into the named quarantine (a rule's verdict); it leaves the scheduler's states. */
+async function quarantine(parts: RunParts, envelope: Envelope, name: string): Promise<RunResult> {
+  envelope.quarantine = name;
+  await parts.spool.rewrite("active", envelope);
+  await parts.spool.move(envelope.id, "active", "quarantine");
+  parts.log.info({ event: "quarantined", queueId: envelope.id, quarantine: name }, "message quarantined by a rule");
+  return { removed: true };
 }
 
 /** One next hop's transaction, in a delivery slot, unless the destination is down. */

@@ -82,6 +82,8 @@ export type Envelope = {
   quarantine?: string;
   /** Set by the scheduler once the message has been tried. */
   schedule?: DeliverySchedule;
+  /** Set once the postq rules have let the message through; "faccept": no rule runs again for it. */
+  postq?: "done" | "faccept";
   /** Bytes in the body file. */
   size: number;
 };
@@ -155,6 +157,7 @@ const envelopeSchema: z.ZodType<Envelope> = z.object({
   listener: z.string(),
   quarantine: z.string().optional(),
   schedule: scheduleSchema.optional(),
+  postq: z.enum(["done", "faccept"]).optional(),
   size: z.number().int().nonnegative(),
 });
 

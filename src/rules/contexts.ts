@@ -118,7 +118,8 @@ function dsnOf(parameters: RcptParameters): { notify: readonly string[] | undefi
   };
 }
 
-function recipientView(recipient: EnvelopeRecipient, localDomains: ReadonlySet<string>, sender: Mailbox | null): Recipient {
+/** A recipient of the envelope as rules see it (a snapshot). */
+export function recipientView(recipient: EnvelopeRecipient, localDomains: ReadonlySet<string>, sender: Mailbox | null): Recipient {
   const { mailbox, parameters } = recipient;
   return {
     address: mailbox.address,

@@ -1,4 +1,4 @@
-// The ctx of the stages that see the message (preq; postq and delivery reuse it): the header section as an
+// The ctx of the stages that see the message (preq, postq, delivery): the header section as an
 // editable HeaderFields, the whole message on demand, its MIME structure parsed once by postal-mime, and the
 // exports (.eml, .json) into a directory. Edits stay in the HeaderFields until the server writes them into the
 // spooled message after the stage; raw() and the exports already show them.
@@ -7,8 +7,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import PostalMime, { type Email } from "postal-mime";
-import type { Attachment, Exports, Message, RouteTarget, Routing } from "./api.ts";
-import { MailStageContext, type MailSetup, RoutingView } from "./contexts.ts";
+import type { Attachment, Exports, Message, Recipient, RouteTarget, Routing } from "./api.ts";
+import { type EnvelopeRecipient, MailStageContext, type MailSetup, RoutingView, recipientView } from "./contexts.ts";
 import type { HeaderFields } from "../message/header-fields.ts";
 
 /** The message as the transaction holds it. */
@@ -76,17 +76,20 @@ export class MessageStageContext extends MailStageContext {
   readonly message: MessageView;
   readonly route: Routing;
   readonly export: Exports;
+  /** At the delivery stage: the recipient about to be delivered (routes without a target are its own). */
+  readonly recipient: Recipient | undefined;
 
   protected override get logQueueId(): string | undefined {
     return this.queueId;
   }
 
-  constructor(stage: "preq" | "postq", setup: MailSetup, source: MessageSource, section: HeaderSection) {
+  constructor(stage: "preq" | "postq" | "delivery", setup: MailSetup, source: MessageSource, section: HeaderSection, current?: EnvelopeRecipient) {
     super(stage, setup);
     this.queueId = source.queueId ?? "";
     const message = new MessageView(source, section);
     this.message = message;
-    this.route = new RoutingView((target?: RouteTarget) => this.pick(target));
+    this.recipient = current === undefined ? undefined : recipientView(current, setup.localDomains, setup.envelope.sender);
+    this.route = new RoutingView((target?: RouteTarget) => (current !== undefined && target?.recipient === undefined ? [current] : this.pick(target)));
     const envelope = this.envelope;
     this.export = {
       eml: async (directory) => writeWhole(directory, `${this.queueId}.eml`, await message.raw()),

@@ -1,7 +1,8 @@
 // The delivery process (delivery/ does the work): one per server, started and restarted by the primary beside the SMTP workers. It waits
 // for its configuration over the same IPC channel as they do, then runs the scheduler over the spool until told
-// to drain: runs in progress finish (within the shutdown timeout), then it exits. A reload swaps the routing and
-// transport settings for the runs that start after it. delivery.paused = true keeps it idle.
+// to drain: runs in progress finish (within the shutdown timeout), then it exits. A reload swaps the routing,
+// transport settings and the postq/delivery rules for the runs that start after it. delivery.paused = true keeps
+// it idle.
 
 import { readFile } from "node:fs/promises";
 import process from "node:process";
@@ -20,6 +21,8 @@ import type { RunParts } from "../delivery/message-run.ts";
 import { Router } from "../delivery/router.ts";
 import { Scheduler } from "../delivery/scheduler.ts";
 import { SmtpTransport } from "../delivery/smtp-transport.ts";
+import { loadRuleFiles } from "../rules/rule-files.ts";
+import { QueueRuleStages } from "./queue-rule-stages.ts";
 
 const nextId = createQueueIdSource(DELIVERY_SLOT);
 const health = new DestinationHealth();
@@ -48,7 +51,11 @@ async function runParts(config: Config, current: Spool, logs: Logs): Promise<Run
   const logins = await readCredentials(config);
   const resolver = new DnsResolver({ servers: config.dns.servers, timeout: config.dns.timeout, attempts: config.dns.attempts, cacheEntries: config.dns.cache_entries });
   cache ??= new ConnectionCache(delivery.connection_reuse);
+  // The postq and delivery stages of the rule files; a file that does not load fails this configuration.
+  const book = config.rules.files.length === 0 ? null : await loadRuleFiles(config.rules.files);
+  const rules = book === null || (book.postq.length === 0 && book.delivery.length === 0) ? undefined : new QueueRuleStages(book, config, logs.module("rules", "mail"));
   return {
+    ...(rules === undefined ? {} : { rules }),
     spool: current,
     router: new Router(config),
     transports: {

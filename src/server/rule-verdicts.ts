@@ -57,6 +57,11 @@ function replyFor(verdict: Verdict, fallback: Reply, stage: Stage): Reply {
   return reply(code, enhanced !== undefined && enhanced[0] === String(code)[0] ? enhanced : undefined, given.text);
 }
 
+/** The reply a deny, reject or tempfail verdict stands for at `stage` (its own, or the stage's default). */
+export function verdictReply(verdict: Verdict, stage: Stage): Reply {
+  return replyFor(verdict, verdict.kind === "tempfail" ? deferred[stage] : denied[stage], stage);
+}
+
 /** Logs the outcome and turns it into what the session does next. */
 export function decide(session: Session, stage: Stage, outcome: StageOutcome): Decision {
   if (outcome.kind === "next") {
