@@ -1,0 +1,311 @@
+// Delivery into an mbox file (mbox(5), mboxrd variant): under the mailbox's dot-lock, one append of
+// `From <sender or MAILER-DAEMON> <asctime>`, the message with LF endings and mboxrd quoting, and a blank
+// line; then fdatasync. Any failure truncates the file back to its size before the delivery, so no partial
+// message stays; a file that does not end in a blank line (a crash of another writer, a tool that omits it)
+// gets one before our From_ line, so our message never runs into the one before it. The file is opened
+// without following symbolic links and refused when it is not a regular file or has several hard links
+// (the classic ways of tricking a delivery agent into writing elsewhere); it is created 0600 when missing.
+//
+// Locking, and what readers must do. Only a dot-lock is taken: `<path>.lock`, created with O_EXCL, holding
+// `<pid>:<hostname>` as Dovecot writes and reads it. Node cannot take fcntl() locks without a native addon,
+// and holding one through a helper process per delivery was judged not worth it. What that means:
+// - Dovecot (Debian 2.3.19 defaults: mbox_write_locks = fcntl dotlock, mbox_read_locks = fcntl,
+//   mbox_lock_timeout = 5 mins, mbox_dotlock_change_timeout = 2 mins). Dovecot's writers (expunges, flag and
+//   X-UID header rewrites, its own LDA/LMTP deliveries) take the dot-lock, so they never interleave with
+//   ours. Its default readers take only fcntl, which Dovecot documents as unsafe beside a dot-lock-only
+//   writer. In practice (2.3.19, our tests) a Dovecot that finds new mail must write X-UID headers and so
+//   takes its write locks, and waits for ours, even with the defaults; a reader with nothing to sync, or one
+//   without write access to the mbox, has no such guard. For the documented guarantee, a Dovecot that reads
+//   mboxes Petrel delivers to sets `mbox_read_locks = fcntl dotlock` (the order of Debian's write locks, to
+//   avoid deadlocks); the tests show it waiting for a delivery in progress and reading it whole after.
+//   Dovecot breaks our lock only once our pid is dead (it reads our `pid:host`), never a live one.
+// - mutt (Debian: +USE_DOTLOCK +USE_FCNTL) and Python's mailbox.lock() take the dot-lock to read too (mutt
+//   gives up after a few seconds of a busy lock and reads read-only without it).
+// A lock is stale, and removed, when the pid it names on this host is dead or when it was not modified for
+// `staleLockAge` (5 min): we touch our own lock while we hold it, so only a dead holder's lock ages. A busy
+// lock is retried with back-off until `lockTimeout` (20 s, like Postfix's 20 lock attempts), then the
+// delivery fails temporarily with 4.2.0. Deliveries of this process to one mbox take turns in memory first,
+// so they do not all poll the same lock. This file must never write outside the lock or leave a partial
+// message in the mbox.
+
+import { constants } from "node:fs";
+import { lstat, open, unlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { hostname } from "node:os";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { systemErrorCode } from "../queue/spool-errors.ts";
+import type { LocalDelivery } from "./local-delivery.ts";
+import { LocalDeliveryError, localDeliveryErrorFrom, storedMessage, syncFolder, writeAll } from "./local-delivery.ts";
+
+export type MboxOptions = {
+  /** Milliseconds a delivery waits for the mbox (its dot-lock and this process's other deliveries); 20 s. */
+  readonly lockTimeout?: number;
+  /** A dot-lock not modified for this many milliseconds is stale and removed; 5 min. */
+  readonly staleLockAge?: number;
+};
+
+const defaultLockTimeout = 20_000;
+const defaultStaleLockAge = 5 * 60_000;
+
+/** Appends one copy to the mbox at `path` (absolute). Resolves once durable; rejects with a LocalDeliveryError. */
+export async function deliverToMbox(path: string, delivery: LocalDelivery, options: MboxOptions = {}): Promise<void> {
+  if (!isAbsolute(path)) {
+    throw new LocalDeliveryError("4.3.5", `message ${delivery.queueId}: the mbox path "${path}" is not absolute`);
+  }
+  const message = storedMessage(delivery, { quoteFrom: true });
+  const mailbox = resolve(path);
+  const lockTimeout = options.lockTimeout ?? defaultLockTimeout;
+  const deadline = Date.now() + lockTimeout;
+  const busy = (holder: string) => {
+    const text = `message ${delivery.queueId}: ${mailbox} stayed locked ${holder} for ${lockTimeout} ms`;
+    return new LocalDeliveryError("4.2.0", text);
+  };
+  await waitForTurn(mailbox, deadline, () => busy("by other deliveries of this process"));
+  try {
+    const lock = await DotLock.take(mailbox, deadline, options.staleLockAge ?? defaultStaleLockAge, busy);
+    try {
+      await append(mailbox, delivery.sender, message);
+    } catch (error) {
+      throw localDeliveryErrorFrom(error, `message ${delivery.queueId}: appending to the mbox ${mailbox}`);
+    } finally {
+      await lock.release();
+    }
+  } finally {
+    endTurn(mailbox);
+  }
+}
+
+// Deliveries of this process waiting for an mbox that another of them is writing, by path, in order of
+// arrival. Process-wide on purpose: the lock it stands in front of is process-wide too.
+const turns = new Map<string, Array<() => void>>();
+
+function waitForTurn(mailbox: string, deadline: number, busy: () => LocalDeliveryError): Promise<void> {
+  const waiting = turns.get(mailbox);
+  if (waiting === undefined) {
+    turns.set(mailbox, []);
+    return Promise.resolve();
+  }
+  return new Promise((begin, giveUp) => {
+    const start = () => {
+      clearTimeout(timer);
+      begin();
+    };
+    const timer = setTimeout(() => {
+      waiting.splice(waiting.indexOf(start), 1);
+      giveUp(busy());
+    }, Math.max(0, deadline - Date.now()));
+    waiting.push(start);
+  });
+}
+
+function endTurn(mailbox: string): void {
+  const next = turns.get(mailbox)?.shift();
+  if (next === undefined) turns.delete(mailbox);
+  else next();
+}
+
+/** The dot-lock `<mailbox>.lock`, held from take() to release(). */
+class DotLock {
+  readonly #path: string;
+  readonly #file: FileHandle;
+  readonly #refresh: NodeJS.Timeout;
+
+  private constructor(path: string, file: FileHandle, staleLockAge: number) {
+    this.#path = path;
+    this.#file = file;
+    this.#refresh = setInterval(() => {
+      const now = new Date();
+      file.utimes(now, now).catch(() => {}); // a lock we cannot touch only risks being broken as stale later
+    }, Math.max(1, staleLockAge / 3));
+    this.#refresh.unref();
+  }
+
+  /** Creates the lock, removing stale ones and retrying a busy one with back-off until `deadline`. */
+  static async take(
+    mailbox: string,
+    deadline: number,
+    staleLockAge: number,
+    busy: (holder: string) => LocalDeliveryError,
+  ): Promise<DotLock> {
+    const path = `${mailbox}.lock`;
+    for (let attempt = 0; ; attempt += 1) {
+      const file = await createLock(path);
+      if (file !== null) return new DotLock(path, file, staleLockAge);
+      if (await removeIfStale(path, staleLockAge)) continue;
+      const left = deadline - Date.now();
+      if (left <= 0) throw busy(`by ${path} (${await holderOf(path)})`);
+      await delay(Math.min(left, Math.min(250, 10 * 1.5 ** attempt) * (0.5 + Math.random())));
+    }
+  }
+
+  /** Removes the lock if it is still ours (it is not if someone broke it as stale and locked again). */
+  async release(): Promise<void> {
+    clearInterval(this.#refresh);
+    try {
+      const [mine, current] = await Promise.all([this.#file.stat(), lstat(this.#path)]);
+      if (mine.ino === current.ino && mine.dev === current.dev) await unlink(this.#path);
+    } catch {
+      // gone already, or not ours to judge: the delivery itself is done, it must not fail now
+    } finally {
+      await this.#file.close().catch(() => {});
+    }
+  }
+}
+
+/** The new lock file holding `<pid>:<hostname>`, or null when a lock exists. */
+async function createLock(path: string): Promise<FileHandle | null> {
+  let file: FileHandle;
+  try {
+    file = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+  } catch (error) {
+    if (systemErrorCode(error) === "EEXIST") return null;
+    throw localDeliveryErrorFrom(error, `creating the dot-lock ${path}`);
+  }
+  try {
+    await writeAll(file, Buffer.from(`${process.pid}:${hostname()}`));
+    return file;
+  } catch (error) {
+    await file.close().catch(() => {});
+    await unlink(path).catch(() => {});
+    throw localDeliveryErrorFrom(error, `writing the dot-lock ${path}`);
+  }
+}
+
+/** Removes the lock when stale; true when it is gone (so taking it can be tried again at once). */
+async function removeIfStale(path: string, staleLockAge: number): Promise<boolean> {
+  const seen = await lockStatus(path);
+  if (seen === null) return true;
+  if (Date.now() - seen.mtimeMs <= staleLockAge && !(await holderIsDead(path))) return false;
+  // look again just before removing, so a lock taken or touched meanwhile is left alone
+  const again = await lockStatus(path);
+  if (again === null) return true;
+  if (again.ino !== seen.ino || again.mtimeMs !== seen.mtimeMs) return false;
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (systemErrorCode(error) !== "ENOENT") throw localDeliveryErrorFrom(error, `removing the stale dot-lock ${path}`);
+  }
+  return true;
+}
+
+async function lockStatus(path: string): Promise<{ ino: number; mtimeMs: number } | null> {
+  try {
+    return await lstat(path);
+  } catch (error) {
+    if (systemErrorCode(error) === "ENOENT") return null;
+    throw localDeliveryErrorFrom(error, `looking at the dot-lock ${path}`);
+  }
+}
+
+/** What the lock file says: "pid:host" (Dovecot, Petrel), "pid" (liblockfile), "" (mutt); null if gone. */
+async function lockContent(path: string): Promise<string | null> {
+  let file: FileHandle;
+  try {
+    file = await open(path, "r");
+  } catch {
+    return null;
+  }
+  try {
+    const buffer = Buffer.alloc(128);
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead).toString("utf8").trim();
+  } finally {
+    await file.close();
+  }
+}
+
+async function holderOf(path: string): Promise<string> {
+  const content = await lockContent(path);
+  return content === null ? "gone by now" : content === "" ? "no pid in it" : `it says ${content}`;
+}
+
+const pidAndHost = /^(\d+)(?::(.*))?$/s;
+
+/** True only when the lock names a process of this host that no longer exists. */
+async function holderIsDead(path: string): Promise<boolean> {
+  const match = pidAndHost.exec((await lockContent(path)) ?? "");
+  if (match === null || (match[2] !== undefined && match[2] !== hostname())) return false;
+  const pid = Number(match[1]);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return systemErrorCode(error) === "ESRCH";
+  }
+}
+
+const appendFlags =
+  constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const LF = 0x0a;
+
+/** The append itself, under the lock: separation, From_ line, message, blank line, fdatasync. */
+async function append(path: string, sender: string, message: AsyncIterable<Buffer>): Promise<void> {
+  const mailbox = await openMailbox(path);
+  let sizeBefore: number | null = null;
+  try {
+    const status = await mailbox.stat();
+    if (!status.isFile()) throw new LocalDeliveryError("5.2.0", `${path} is not a regular file`);
+    if (status.nlink > 1) {
+      throw new LocalDeliveryError("5.2.0", `${path} has ${status.nlink} hard links; refusing to write to it`);
+    }
+    sizeBefore = status.size;
+    await writeAll(mailbox, Buffer.concat([await separation(mailbox, status.size), fromLine(sender, new Date())]));
+    let lastByte = LF;
+    for await (const piece of message) {
+      await writeAll(mailbox, piece);
+      lastByte = piece[piece.length - 1] ?? lastByte;
+    }
+    await writeAll(mailbox, Buffer.from(lastByte === LF ? "\n" : "\n\n"));
+    await mailbox.datasync();
+    if (sizeBefore === 0) await syncFolder(dirname(path)); // the file may be new: make its name durable
+  } catch (error) {
+    if (sizeBefore !== null) {
+      // best effort: the caller must see the first error, and the next delivery separates itself anyway
+      await mailbox
+        .truncate(sizeBefore)
+        .then(() => mailbox.datasync())
+        .catch(() => {});
+    }
+    throw error;
+  } finally {
+    await mailbox.close().catch(() => {}); // after a successful fdatasync the bytes are durable already
+  }
+}
+
+async function openMailbox(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, appendFlags, 0o600);
+  } catch (error) {
+    if (systemErrorCode(error) !== "ELOOP") throw error;
+    throw new LocalDeliveryError("5.2.0", `${path} is a symbolic link; mbox delivery does not follow them`, {
+      cause: error,
+    });
+  }
+}
+
+/** What must precede our From_ line so that it starts after a blank line: "", "\n" or "\n\n". */
+async function separation(mailbox: FileHandle, size: number): Promise<Buffer> {
+  if (size === 0) return Buffer.alloc(0);
+  const tail = Buffer.alloc(Math.min(2, size));
+  await mailbox.read(tail, 0, tail.length, size - tail.length);
+  if (tail.at(-1) !== LF) return Buffer.from("\n\n");
+  return tail.length === 2 && tail[0] === LF ? Buffer.alloc(0) : Buffer.from("\n");
+}
+
+const weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/**
+ * `From <sender> <asctime>` in local time, like ctime(3). The null sender is MAILER-DAEMON; spaces and
+ * control characters of a (quoted) sender become "_", since readers split the line at spaces.
+ */
+function fromLine(sender: string, date: Date): Buffer {
+  const who = sender === "" ? "MAILER-DAEMON" : sender.replace(/[\0-\x20\x7f]/g, "_");
+  const two = (value: number) => String(value).padStart(2, "0");
+  const day = String(date.getDate()).padStart(2, " ");
+  const time = `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+  const when = `${weekdays[date.getDay()]} ${months[date.getMonth()]} ${day} ${time} ${date.getFullYear()}`;
+  return Buffer.from(`From ${who} ${when}\n`, "utf8");
+}
