@@ -68,7 +68,7 @@ test("postq reject and deny: every recipient fails after the 250, and the sender
   assert.deepEqual([deniedLine["result"], deniedLine["reply"]], ["failed", "550 5.7.1 message refused by policy"]);
   const reports = await maildir("sender@petrel.test", 2);
   assert.ok(reports.some((report) => report.includes("Final-Recipient: rfc822; other@petrel.test") && report.includes("refused after queueing")));
-  assert.ok(!(await readdir(join(petrel.dir, "var", "mail", "petrel.test")).catch(() => [])).includes("other"), "nothing delivered");
+  assert.ok(!(await readdir(join(petrel.dir, "var", "mail", "petrel.test")).catch(() => [] as string[])).includes("other"), "nothing delivered");
 });
 
 test("postq tempfail: the message waits in deferred/ and postq will run again", async () => {
