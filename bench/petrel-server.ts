@@ -1,7 +1,8 @@
 // Runs Petrel for the benchmark: writes a configuration (with the rule files it is given, if any) and a fresh
 // spool in a temporary directory, starts `petrel serve` from a checkout, waits for its 220 greeting, counts
 // what it queued, and stops it with SIGTERM. Logs go to files in the temporary directory so the benchmark's
-// console stays clean.
+// console stays clean. Delivery is paused (receive and queue only, as the Postfix reference holds every
+// message), unless the server is the relay load's: then every message is relayed to one next hop.
 // It must never touch a spool or configuration it did not create, and never leave the server running.
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -9,15 +10,32 @@ import { once } from "node:events";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { freeLoopbackPort } from "./free-port.ts";
+import type { RelayTarget } from "./smtp-sink.ts";
 import { waitForGreeting } from "./smtp-conversation.ts";
 
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 45_000;
 const OUTPUT_TAIL_BYTES = 4096;
 
-function configText(port: number, dir: string, ruleFiles: readonly string[]): string {
+/** Where a message answered 250 can be until it is delivered (with delivery paused: incoming/). */
+const QUEUED_FOLDERS = ["incoming", "active", "deferred", "hold"] as const;
+
+function deliveryText(relayTo: RelayTarget | undefined): string {
+  if (relayTo === undefined) {
+    return `[delivery]
+paused = true                       # receive and queue only: the Postfix reference holds every message
+`;
+  }
+  return `[delivery]
+# The relay load: every domain but bench.test goes to the next hop (smtp-sink has no STARTTLS anyway).
+relay = { url = "smtp://${relayTo.address}:${relayTo.port}", tls = "none" }
+`;
+}
+
+function configText(port: number, dir: string, ruleFiles: readonly string[], relayTo: RelayTarget | undefined): string {
   const path = (name: string) => JSON.stringify(join(dir, name));
   const rules = ruleFiles.length === 0 ? "" : `\n[rules]\nfiles = ${JSON.stringify(ruleFiles)}\n`;
+  const relayNetworks = relayTo === undefined ? "" : `relay_networks = ["127.0.0.0/8"]   # smtp-source may relay\n`;
   return `# Written by bench/petrel-server.ts for one benchmark run.
 [server]
 workers = "auto"
@@ -32,7 +50,8 @@ max_connections_per_client = 5000
 [smtp]
 local_domains = ["bench.test"]
 max_message_size = "100MiB"
-${rules}
+${relayNetworks}
+${deliveryText(relayTo)}${rules}
 [[listener]]
 address = "127.0.0.1"
 port = ${port}
@@ -67,6 +86,10 @@ export type PetrelOptions = {
   readonly label?: string;
   /** Absolute paths of rule files for `[rules] files` (default none). */
   readonly ruleFiles?: readonly string[];
+  /** Relay mail from 127.0.0.0/8 to this next hop (default: deliver nothing). */
+  readonly relayTo?: RelayTarget;
+  /** NODE_OPTIONS for every Petrel process (say "--cpu-prof --cpu-prof-dir=DIR"), default none. */
+  readonly nodeOptions?: string;
 };
 
 export class PetrelServer {
@@ -74,6 +97,8 @@ export class PetrelServer {
   readonly #checkout: string;
   readonly #baseDir: string;
   readonly #ruleFiles: readonly string[];
+  readonly #relayTo: RelayTarget | undefined;
+  readonly #nodeOptions: string | undefined;
   #dir: string | null = null;
   #child: ChildProcess | null = null;
   #exited: Promise<unknown> = Promise.resolve();
@@ -86,6 +111,8 @@ export class PetrelServer {
     this.#baseDir = baseDir;
     this.label = options.label ?? "Petrel";
     this.#ruleFiles = options.ruleFiles ?? [];
+    this.#relayTo = options.relayTo;
+    this.#nodeOptions = options.nodeOptions;
   }
 
   get port(): number {
@@ -113,13 +140,14 @@ export class PetrelServer {
     this.#dir = dir;
     this.#port = await freeLoopbackPort();
     const configPath = join(dir, "petrel.toml");
-    await writeFile(configPath, configText(this.#port, dir, this.#ruleFiles));
+    await writeFile(configPath, configText(this.#port, dir, this.#ruleFiles, this.#relayTo));
     // detached: its own process group, so a Ctrl-C on the benchmark reaches the benchmark only and the
     // benchmark decides the order of shutdown.
     const node = join(this.#checkout, "node_modules/.bin/node");
     const child = spawn(node, ["src/cli/main.ts", "serve", "--config", configPath], {
       cwd: this.#checkout,
       detached: true,
+      ...(this.#nodeOptions === undefined ? {} : { env: { ...process.env, NODE_OPTIONS: this.#nodeOptions } }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.#child = child;
@@ -135,9 +163,10 @@ export class PetrelServer {
     }
   }
 
-  /** Envelopes in the spool's incoming/ folder: one per message answered 250. */
+  /** Envelopes in the spool's queue folders (incoming/, active/, deferred/, hold/): one per message not yet gone. */
   async countQueued(): Promise<number> {
-    return (await readdir(join(this.spoolDir, "incoming"))).length;
+    const counts = await Promise.all(QUEUED_FOLDERS.map(async (folder) => (await readdir(join(this.spoolDir, folder))).length));
+    return counts.reduce((sum, count) => sum + count, 0);
   }
 
   /** SIGTERM, then waits for the exit (SIGKILL to the process group if it hangs), then removes the files. */

@@ -1,6 +1,8 @@
 // Runs a private Postfix instance as the benchmark's reference: its own configuration and queue directory
 // in a temporary directory (`postfix -c DIR start`), smtpd on one loopback port, accepting any recipient
-// of bench.test from 127.0.0.0/8 and putting every message on hold (see the main.cf comments for why).
+// of bench.test from 127.0.0.0/8 and putting every message on hold (see the main.cf comments for why); or,
+// for the relay load, relaying every message from 127.0.0.0/8 to one next hop (relayhost) with its own
+// queue manager and smtp delivery agents, as a smarthost does.
 // `postfix -c` needs no alternate_config_directories entry when run as root (that list only guards the
 // set-gid postdrop and postqueue, which the benchmark does not use). The instance only reads the system's
 // /etc/postfix/postfix-files; it must never write /etc/postfix, /var/spool/postfix or /var/lib/postfix,
@@ -12,6 +14,7 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { promisify } from "node:util";
 import { freeLoopbackPort } from "./free-port.ts";
+import type { RelayTarget } from "./smtp-sink.ts";
 import { isRunning, processTree } from "./process-tree.ts";
 import { waitForGreeting } from "./smtp-conversation.ts";
 
@@ -20,11 +23,18 @@ const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 30_000;
 const EXIT_POLL_MS = 20;
 
-/** Where a message can be once cleanup has answered; `hold` is where this configuration puts them all. */
+/** Where a message can be once cleanup has answered; `hold` is where the receiving configuration puts them all. */
 const QUEUED_FOLDERS = ["incoming", "active", "deferred", "hold"] as const;
 
 /** The certificate the TLS load uses on both servers (Petrel's self-signed one). */
 export type TlsFiles = { readonly certificate: string; readonly key: string };
+
+export type PostfixOptions = {
+  /** STARTTLS with this certificate, for the TLS load. */
+  readonly tls?: TlsFiles;
+  /** Relay every message to this next hop instead of holding it. */
+  readonly relayTo?: RelayTarget;
+};
 
 function tlsCf(tls: TlsFiles | undefined): string {
   if (tls === undefined) return "";
@@ -36,7 +46,7 @@ smtpd_tls_loglevel = 0
 `;
 }
 
-function mainCf(dir: string): string {
+function mainCf(dir: string, relayTo: RelayTarget | undefined): string {
   return `# Written by bench/postfix-instance.ts for one benchmark run.
 compatibility_level = 3.6
 queue_directory = ${dir}/queue
@@ -52,24 +62,36 @@ mynetworks = 127.0.0.0/8
 mydestination =
 relay_domains = bench.test
 smtpd_relay_restrictions = permit_mynetworks, reject
-# The work Petrel does today is: receive, write and fsync to the queue, answer 250; nothing is delivered.
+# Petrel does not look up the client's reverse DNS name today; loopback would hit /etc/hosts anyway.
+smtpd_peername_lookup = no
+message_size_limit = 104857600
+alias_maps =
+alias_database =
+${relayTo === undefined ? holdCf : relayCf(relayTo)}`;
+}
+
+const holdCf = `# The work Petrel does today is: receive, write and fsync to the queue, answer 250; nothing is delivered.
 # HOLD makes Postfix do exactly that: cleanup writes and fsyncs the queue file as usual, then files it in
 # hold/ instead of incoming/, so the queue manager never touches it. The alternatives cost Postfix work
 # Petrel does not do: defer_transports still has qmgr move every message to active/ and then deferred/
 # with a defer log, and removing qmgr from master.cf makes cleanup fail its wake-up on every message.
 # One static lookup per DATA is the whole cost of the HOLD action (plus a "hold:" log line).
 smtpd_data_restrictions = check_client_access static:HOLD
-# Petrel does not look up the client's reverse DNS name today; loopback would hit /etc/hosts anyway.
-smtpd_peername_lookup = no
-message_size_limit = 104857600
-alias_maps =
-alias_database =
+`;
+
+/** The relay load: what Petrel's configuration says with relay_networks and delivery.relay. */
+function relayCf({ address, port }: RelayTarget): string {
+  return `# The relay load: every message (clients in mynetworks may relay to any domain) goes to one next hop,
+# smtp-sink, through the queue manager and the smtp delivery agent; no MX or address lookup ([...] and an
+# address). Petrel's delivery.relay for it has tls = "none"; smtp-sink offers no STARTTLS anyway.
+relayhost = [${address}]:${port}
+smtp_tls_security_level = none
 `;
 }
 
-// Only the daemons receiving needs, with chroot off (the Debian default is on, which needs copies of
-// /etc files inside the queue directory). Process limits are Postfix's defaults.
-function masterCf(port: number): string {
+// Only the daemons receiving needs (and for the relay load, delivering), with chroot off (the Debian default
+// is on, which needs copies of /etc files inside the queue directory). Process limits are Postfix's defaults.
+function masterCf(port: number, relay: boolean): string {
   return `# Written by bench/postfix-instance.ts for one benchmark run.
 127.0.0.1:${port} inet n - n - - smtpd
 cleanup    unix  n - n -   0 cleanup
@@ -82,8 +104,19 @@ proxymap   unix  - - n -   - proxymap
 anvil      unix  - - n -   1 anvil
 postlog    unix-dgram n - n - 1 postlogd
 tlsmgr     unix  - - n 1000? 1 tlsmgr
-`;
+${relay ? relayMasterCf : ""}`;
 }
+
+// The delivery side, as in Postfix's stock master.cf: the smtp client (also as "relay"), the connection cache
+// it uses to reuse connections (smtp_connection_cache_on_demand), and the error/retry/discard agents the
+// queue manager may call on.
+const relayMasterCf = `smtp       unix  - - n -   - smtp
+relay      unix  - - n -   - smtp
+scache     unix  - - n -   1 scache
+error      unix  - - n -   - error
+retry      unix  - - n -   - error
+discard    unix  - - n -   - discard
+`;
 
 async function postfix(configDir: string, command: "start" | "stop"): Promise<void> {
   try {
@@ -124,12 +157,12 @@ export class PostfixInstance {
   #port = 0;
   #mainPid = 0;
 
-  readonly #tls: TlsFiles | undefined;
+  readonly #options: PostfixOptions;
 
   /** Nothing happens until start(); stop() may be called at any time, also when start() failed. */
-  constructor(baseDir: string, tls?: TlsFiles) {
+  constructor(baseDir: string, options: PostfixOptions = {}) {
     this.#baseDir = baseDir;
-    this.#tls = tls;
+    this.#options = options;
   }
 
   get port(): number {
@@ -154,8 +187,8 @@ export class PostfixInstance {
       this.#port = await freeLoopbackPort();
       await mkdir(configDir);
       await mkdir(join(dir, "queue"), { mode: 0o755 });
-      await writeFile(join(configDir, "main.cf"), mainCf(dir) + tlsCf(this.#tls));
-      await writeFile(join(configDir, "master.cf"), masterCf(this.#port));
+      await writeFile(join(configDir, "main.cf"), mainCf(dir, this.#options.relayTo) + tlsCf(this.#options.tls));
+      await writeFile(join(configDir, "master.cf"), masterCf(this.#port, this.#options.relayTo !== undefined));
       // `postfix start` creates the queue's folders and the data directory with their owners (post-install
       // create-missing); the queue directory itself must exist and belong to root.
       this.#started = true;

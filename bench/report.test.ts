@@ -2,7 +2,18 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { median, meetsRulesTarget, meetsTarget, memoryTable, pairedRatios, rulesRatio, rulesTable, throughputTable } from "./report.ts";
+import {
+  median,
+  meetsRelayTarget,
+  meetsRulesTarget,
+  meetsTarget,
+  memoryTable,
+  pairedRatios,
+  relayTable,
+  rulesRatio,
+  rulesTable,
+  throughputTable,
+} from "./report.ts";
 
 test("the median of an odd and of an even count of runs", () => {
   assert.equal(median([900, 100, 500]), 500);
@@ -51,4 +62,20 @@ test("the rules table pairs the rounds, shows medians with their spread, and jud
     /\| \(b\) many msg\/conn \| 1000 \(800-1200\) +\| 950 \(700-1000\) \| 0\.95 +\| 0\.88 \(0\.83-0\.95\) \| 1000 \(900-1100\) +\| 1100 \(1000-1200\) \| 100 +\| met +\|/,
   );
   assert.throws(() => pairedRatios([1, 2], [1]), /2 runs without rules but 1 with/);
+});
+
+test("the relay table judges the ratio of the medians against 1.5 and shows each round's ratio", () => {
+  const row = {
+    title: "relay (b) many msg/conn",
+    petrel: [900, 600, 750],
+    postfix: [500, 400, 600],
+    petrelCpu: [2000, 2200, 2100],
+    postfixCpu: [3000, 3100, 2900],
+  };
+  assert.equal(meetsRelayTarget(row), true); // 750 / 500 = 1.5 exactly: met
+  assert.equal(meetsRelayTarget({ ...row, petrel: [700, 749, 600] }), false);
+  assert.match(
+    relayTable([row]),
+    /\| relay \(b\) many msg\/conn \| 750 \(600-900\) \| 500 \(400-600\) \| 1\.50 +\| 1\.50 \(1\.25-1\.80\) \| 2100 \(2000-2200\) +\| 3000 \(2900-3100\) +\| met +\|/,
+  );
 });

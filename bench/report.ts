@@ -1,6 +1,6 @@
 // Turns the benchmark's measurements into the tables it prints: throughput medians with the
-// Petrel/Postfix ratio, Petrel with rules against Petrel without (issue 4's target), and memory figures
-// against their targets. The tables are Markdown, so a run's
+// Petrel/Postfix ratio, Petrel with rules against Petrel without (issue 4's target), relay throughput
+// against Postfix (issue 5's target), and memory figures against their targets. The tables are Markdown, so a run's
 // output can be pasted into docs/performance.md as it is. It formats only; it must never measure.
 
 import type { Machine } from "./machine.ts";
@@ -112,6 +112,47 @@ export function rulesTable(rows: readonly RulesRow[]): string {
       spread(row.rulesCpu),
       (median(row.rulesCpu) - median(row.noRulesCpu)).toFixed(0),
       meetsRulesTarget(row) ? "met" : "NOT MET",
+    ]),
+  );
+}
+
+/** Issue 5: Petrel relays at least 1.5 times as many messages per second as Postfix. */
+export const RELAY_TARGET_RATIO = 1.5;
+
+/** The relay throughput of Petrel over Postfix's: the ratio of the medians. */
+export function relayRatio(row: ThroughputRow): number {
+  return median(row.petrel) / median(row.postfix);
+}
+
+export function meetsRelayTarget(row: ThroughputRow): boolean {
+  return relayRatio(row) >= RELAY_TARGET_RATIO;
+}
+
+/** Per load: medians with their spread, the ratio of the medians against the target, and the per-round ratios. */
+export function relayTable(rows: readonly ThroughputRow[]): string {
+  return table(
+    [
+      "Load",
+      "Petrel msg/s",
+      "Postfix msg/s",
+      "Petrel / Postfix",
+      "Per-round ratio",
+      "Petrel CPU us/msg",
+      "Postfix CPU us/msg",
+      `Target >= ${RELAY_TARGET_RATIO.toFixed(2)}`,
+    ],
+    rows.map((row) => [
+      row.title,
+      spread(row.petrel),
+      spread(row.postfix),
+      relayRatio(row).toFixed(2),
+      spread(
+        row.petrel.map((rate, round) => rate / row.postfix[round]!),
+        2,
+      ),
+      spread(row.petrelCpu),
+      spread(row.postfixCpu),
+      meetsRelayTarget(row) ? "met" : "NOT MET",
     ]),
   );
 }

@@ -1,9 +1,11 @@
-// `npm run bench`: two parts, both by default, or the ones named (`npm run bench -- rules`).
+// `npm run bench`: three parts, all by default, or the ones named (`npm run bench -- rules relay`).
 // postfix: Petrel against a private Postfix 3.7 in one run on one machine. Starts both servers, checks
 // Petrel's memory with 1,000 idle sessions and a 50 MiB message against their targets, then runs the
 // smtp-source loads alternately on each server (median of the rounds) while sampling memory.
 // rules: Petrel without rules against Petrel with bench/rules/twenty-per-stage.ts (issue 4), the same loads
 // alternated the same way, the order swapped every other round.
+// relay: Petrel against a relaying Postfix (issue 5): smtp-source → server → smtp-sink, timed until the sink has
+// every message, each checked to arrive exactly once and the queues to be empty again.
 // Each part prints Markdown tables. Exit status 1 when a message went missing, a step failed or a memory target
 // was missed (throughput targets are reported, not enforced: this machine is too noisy for a verdict by exit
 // status). It must never leave a server, a daemon or a temporary directory behind, also on error or Ctrl-C.
@@ -17,12 +19,18 @@ import { measureIdleSessions } from "./idle-sessions.ts";
 import { describeMachine } from "./machine.ts";
 import { PetrelServer } from "./petrel-server.ts";
 import { PostfixInstance } from "./postfix-instance.ts";
+import { freeLoopbackPort } from "./free-port.ts";
+import { measureRelay } from "./relay-load.ts";
+import { SmtpSink } from "./smtp-sink.ts";
 import {
   describeRun,
   type MemoryRow,
+  meetsRelayTarget,
   meetsRulesTarget,
   meetsTarget,
   memoryTable,
+  RELAY_TARGET_RATIO,
+  relayTable,
   RULES_TARGET_RATIO,
   rulesTable,
   throughputTable,
@@ -40,18 +48,24 @@ const IDLE_HOLD_MS = 2000;
 /** The rule set of the rules part: 20 rules at each of connect, helo, mail, rcpt and preq, none deciding. */
 const RULE_SET = resolve(import.meta.dirname, "rules/twenty-per-stage.ts");
 
-const parts = ["postfix", "rules"] as const;
+/** The relay load's next hops, one per server: loopback addresses of their own, apart from the listeners'. */
+const PETREL_SINK_ADDRESS = "127.0.0.2";
+const POSTFIX_SINK_ADDRESS = "127.0.0.3";
+
+const parts = ["postfix", "rules", "relay"] as const;
 type Part = (typeof parts)[number];
 
 const USAGE = `usage: npm run bench -- [part...] [options]
   parts: postfix  Petrel against Postfix: memory targets, loads (a), (b) and STARTTLS (c)
          rules    Petrel with 20 rules per stage against Petrel without rules: loads (a) and (b)
-         (default: both, in that order)
+         relay    Petrel against Postfix relaying loads (a) and (b) to smtp-sink, end to end
+         (default: all three, in that order)
   --messages N   messages per load run (default 5000, about 10 s a run here; 1000 with --quick)
   --rounds N     rounds of A/B runs per load, the median is reported (default 3; 1 with --quick)
   --quick        a smoke run of about a minute: few messages, one round
   --petrel DIR   the Petrel checkout to run (default: the one this benchmark is in)
   --dir DIR      where the temporary spools and Postfix instance go (default: ${tmpdir()})
+  --cpu-prof DIR relay part: every Petrel process writes a V8 CPU profile into DIR when it stops
 `;
 
 function positiveInteger(text: string | undefined, fallback: number, name: string): number {
@@ -61,7 +75,7 @@ function positiveInteger(text: string | undefined, fallback: number, name: strin
   return value;
 }
 
-type Options = { parts: readonly Part[]; plan: ThroughputPlan; checkout: string; baseDir: string };
+type Options = { parts: readonly Part[]; plan: ThroughputPlan; checkout: string; baseDir: string; cpuProfileDir?: string };
 
 function readOptions(argv: string[]): Options | null {
   const { values, positionals } = parseArgs({
@@ -73,6 +87,7 @@ function readOptions(argv: string[]): Options | null {
       quick: { type: "boolean", default: false },
       petrel: { type: "string" },
       dir: { type: "string" },
+      "cpu-prof": { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -90,6 +105,7 @@ function readOptions(argv: string[]): Options | null {
     },
     checkout: resolve(values.petrel ?? resolve(import.meta.dirname, "..")),
     baseDir: resolve(values.dir ?? tmpdir()),
+    ...(values["cpu-prof"] === undefined ? {} : { cpuProfileDir: resolve(values["cpu-prof"]) }),
   };
 }
 
@@ -127,7 +143,7 @@ async function postfixPart({ plan, checkout, baseDir }: Options): Promise<boolea
   const petrel = new PetrelServer(checkout, baseDir);
   const stopPetrel = stopLater(() => petrel.stop());
   await petrel.start();
-  const postfix = new PostfixInstance(baseDir, petrel.tlsFiles); // the same certificate for the TLS load
+  const postfix = new PostfixInstance(baseDir, { tls: petrel.tlsFiles }); // the same certificate for the TLS load
   const stopPostfix = stopLater(() => postfix.stop());
   await postfix.start();
   console.log(`Petrel on 127.0.0.1:${petrel.port} (spool ${petrel.spoolDir}), Postfix on 127.0.0.1:${postfix.port}\n`);
@@ -202,12 +218,59 @@ async function rulesPart({ plan, checkout, baseDir }: Options): Promise<void> {
   await stopPlain();
 }
 
+/**
+ * Petrel against Postfix, both relaying everything from smtp-source to a smtp-sink of their own, A/B over the
+ * rounds. Prints medians, spreads and the ratio against issue 5's target.
+ */
+async function relayPart({ plan, checkout, baseDir, cpuProfileDir }: Options): Promise<void> {
+  const petrelSink = new SmtpSink(PETREL_SINK_ADDRESS, baseDir);
+  const postfixSink = new SmtpSink(POSTFIX_SINK_ADDRESS, baseDir);
+  const stopPetrelSink = stopLater(() => petrelSink.stop());
+  const stopPostfixSink = stopLater(() => postfixSink.stop());
+  await petrelSink.start(await freeLoopbackPort());
+  await postfixSink.start(await freeLoopbackPort());
+  const profiling = cpuProfileDir === undefined ? {} : { nodeOptions: `--cpu-prof --cpu-prof-dir=${cpuProfileDir}` };
+  const petrel = new PetrelServer(checkout, baseDir, { relayTo: petrelSink.target, ...profiling });
+  const postfix = new PostfixInstance(baseDir, { relayTo: postfixSink.target });
+  const stopPetrel = stopLater(() => petrel.stop());
+  const stopPostfix = stopLater(() => postfix.stop());
+  await petrel.start();
+  await postfix.start();
+  console.log(
+    `\nrelay: Petrel on 127.0.0.1:${petrel.port} → smtp-sink ${petrelSink.address}:${petrelSink.port}, ` +
+      `Postfix on 127.0.0.1:${postfix.port} → smtp-sink ${postfixSink.address}:${postfixSink.port}`,
+  );
+  const results = await measureRelay(
+    [
+      { server: petrel, sink: petrelSink },
+      { server: postfix, sink: postfixSink },
+    ],
+    plan,
+    (line) => console.log(line),
+  );
+  const rows = results.map(({ title, rates, cpu }) => ({
+    title,
+    petrel: rates.get(petrel.label)!,
+    postfix: rates.get(postfix.label)!,
+    petrelCpu: cpu.get(petrel.label)!,
+    postfixCpu: cpu.get(postfix.label)!,
+  }));
+  console.log(`\n${relayTable(rows)}`);
+  const met = rows.every(meetsRelayTarget);
+  console.log(`\nrelay: target (Petrel / Postfix >= ${RELAY_TARGET_RATIO.toFixed(2)} in every load) ${met ? "met" : "NOT met"}`);
+  await stopPostfix();
+  await stopPetrel();
+  await stopPostfixSink();
+  await stopPetrelSink();
+}
+
 /** Runs the parts asked for; false when a memory target was missed. */
 async function bench(options: Options): Promise<boolean> {
   console.log(describeRun(await describeMachine(options.checkout, options.baseDir), options.plan));
   let targetsMet = true;
   if (options.parts.includes("postfix")) targetsMet = await postfixPart(options);
   if (options.parts.includes("rules")) await rulesPart(options);
+  if (options.parts.includes("relay")) await relayPart(options);
   return targetsMet;
 }
 

@@ -14,14 +14,20 @@ export const loadModes = {
 
 export type LoadMode = keyof typeof loadModes;
 
-export type Load = { mode: LoadMode; messages: number; sessions: number; bodyBytes: number };
+/**
+ * `recipient`: the envelope recipient (default recipient@bench.test, a local domain of both servers);
+ * `numbered`: smtp-source -N, which puts a sequence number before it (1recipient@..., 2recipient@...), one
+ * per message, so that a receiving end can tell every message of a run apart.
+ */
+export type Load = { mode: LoadMode; messages: number; sessions: number; bodyBytes: number; recipient?: string; numbered?: boolean };
 
 /** Runs one load against 127.0.0.1:port and returns its wall time in seconds. */
 export async function runSmtpSource(port: number, load: Load): Promise<number> {
   const args = [
     ...loadModes[load.mode].flags,
     ...["-s", String(load.sessions), "-l", String(load.bodyBytes), "-m", String(load.messages)],
-    ...["-M", "client.bench.test", "-f", "sender@bench.test", "-t", "recipient@bench.test"],
+    ...(load.numbered === true ? ["-N"] : []),
+    ...["-M", "client.bench.test", "-f", "sender@bench.test", "-t", load.recipient ?? "recipient@bench.test"],
     `127.0.0.1:${port}`,
   ];
   const started = performance.now();
