@@ -11,7 +11,7 @@ import { DnsResolver } from "../dns/resolver.ts";
 import { createLogs, type Logs } from "../log/logs.ts";
 import { createQueueIdSource } from "../queue/queue-id.ts";
 import { Spool } from "../queue/spool.ts";
-import { DELIVERY_SLOT, type ToPrimary, type ToWorker } from "./control-messages.ts";
+import { DELIVERY_SLOT, obeyPrimary } from "./control-messages.ts";
 import { dropPrivileges, identity } from "./privileges.ts";
 import { ConnectionCache } from "../delivery/connection-cache.ts";
 import { DeliverySlots } from "../delivery/delivery-slots.ts";
@@ -31,10 +31,6 @@ let spool: Spool | null = null;
 let scheduler: Scheduler | null = null;
 let cache: ConnectionCache | null = null;
 let privilegesDropped = false;
-
-function send(message: ToPrimary): void {
-  process.send?.(message);
-}
 
 /** The logins named in delivery.credentials, their passwords read from their files now. */
 async function readCredentials(config: Config): Promise<Map<string, { user: string; password: string }>> {
@@ -96,7 +92,6 @@ async function configure(config: Config): Promise<void> {
     scheduler = new Scheduler(parts, logs.module("delivery"));
     await scheduler.start();
   } else scheduler.parts = parts;
-  send({ type: "applied" });
 }
 
 /** Finishes the runs in progress (at most `timeout`), says goodbye on idle connections, and exits. */
@@ -111,19 +106,4 @@ function drain(timeout: number): void {
   })();
 }
 
-process.on("message", (message: ToWorker) => {
-  switch (message.type) {
-    case "config":
-      configure(message.config).catch((error: unknown) => {
-        send({ type: "failed", error: error instanceof Error ? error.message : String(error) });
-      });
-      return;
-    case "drain":
-      drain(message.timeout);
-      return;
-  }
-});
-process.on("SIGTERM", () => {});
-process.on("SIGINT", () => {});
-process.on("SIGHUP", () => {});
-process.on("disconnect", () => drain(1000));
+obeyPrimary(configure, drain);

@@ -11,7 +11,7 @@ import { createQueueIdSource } from "../queue/queue-id.ts";
 import { Listeners } from "./listeners.ts";
 import { ReadBuffers } from "./read-buffers.ts";
 import { dropPrivileges, identity } from "./privileges.ts";
-import type { ToPrimary, ToWorker } from "./control-messages.ts";
+import { obeyPrimary } from "./control-messages.ts";
 import { servedParts } from "./served-parts.ts";
 
 const workerNumber = Number(process.env["PETREL_WORKER"] ?? "0");
@@ -24,10 +24,6 @@ const nextId = createQueueIdSource(workerNumber);
 const readBuffers = new ReadBuffers();
 /** After the first configuration the worker runs as server.user; a reload cannot bind ports below 1024. */
 let privilegesDropped = false;
-
-function send(message: ToPrimary): void {
-  process.send?.(message);
-}
 
 /** Logs replaced by a reload: sessions that started before it still write to them until the process ends. */
 const retiredLogs: Logs[] = [];
@@ -53,7 +49,6 @@ async function configure(config: Config): Promise<void> {
     if (owner !== null) dropPrivileges(owner);
     privilegesDropped = true;
   }
-  send({ type: "applied" });
 }
 
 /** Stops accepting, lets sessions end their transactions, and exits once none is left (or at the deadline). */
@@ -70,20 +65,4 @@ function drain(timeout: number): void {
   });
 }
 
-process.on("message", (message: ToWorker) => {
-  switch (message.type) {
-    case "config":
-      configure(message.config).catch((error: unknown) => {
-        send({ type: "failed", error: error instanceof Error ? error.message : String(error) });
-      });
-      return;
-    case "drain":
-      drain(message.timeout);
-      return;
-  }
-});
-// The primary handles signals; a worker only leaves through a drain or when the primary goes away.
-process.on("SIGTERM", () => {});
-process.on("SIGINT", () => {});
-process.on("SIGHUP", () => {});
-process.on("disconnect", () => drain(1000));
+obeyPrimary(configure, drain);
