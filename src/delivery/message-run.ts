@@ -44,11 +44,10 @@ export async function runMessage(parts: RunParts, envelope: Envelope): Promise<R
   const finals = new Map<SpoolRecipient, FinalAction>();
   const groups = new Map<string, Group>();
   const { rules } = parts;
-  const bodyPath = parts.spool.bodyPath(envelope.id);
   /** false once postq has failed or deferred every pending recipient: nothing goes out in this run. */
   let deliverNow = true;
   if (rules?.hasPostq === true && envelope.postq === undefined && envelope.recipients.some((recipient) => recipient.status === "pending")) {
-    const decision = await rules.postq(envelope, bodyPath);
+    const decision = await rules.postq(envelope);
     if (decision.action === "quarantine") return quarantine(parts, envelope, decision.name);
     if (decision.action === "discard") {
       parts.log.info({ event: "discarded", queueId: envelope.id, stage: "postq" }, "message discarded by a postq rule");
@@ -70,7 +69,7 @@ export async function runMessage(parts: RunParts, envelope: Envelope): Promise<R
     }
     if (!deliverNow) continue;
     if (rules?.hasDelivery === true && envelope.postq !== "faccept") {
-      const decision = await rules.beforeDelivery(envelope, recipient, bodyPath);
+      const decision = await rules.beforeDelivery(envelope, recipient);
       if (decision.action === "quarantine") return quarantine(parts, envelope, decision.name);
       if (decision.action === "discard") {
         record(parts, envelope, recipient, { kind: "delivered", status: "2.0.0", diagnostic: "discarded by a delivery rule" }, "(delivery rules)", finals, false);

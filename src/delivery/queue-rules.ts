@@ -31,7 +31,7 @@ export interface QueueRules {
   readonly hasPostq: boolean;
   readonly hasDelivery: boolean;
   /** Runs the postq rules; they may change the envelope (sender, recipients, routes) in place. */
-  postq(envelope: Envelope, bodyPath: string): Promise<PostqDecision>;
+  postq(envelope: Envelope): Promise<PostqDecision>;
   /** Runs the delivery rules for one recipient; they may change its route in place. */
-  beforeDelivery(envelope: Envelope, recipient: SpoolRecipient, bodyPath: string): Promise<RecipientDecision>;
+  beforeDelivery(envelope: Envelope, recipient: SpoolRecipient): Promise<RecipientDecision>;
 }

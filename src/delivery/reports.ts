@@ -4,7 +4,6 @@
 // the null sender to the original sender (incoming/, delivered like any other mail). Mail from the null sender
 // gets no report: that is how bounce loops are avoided.
 
-import { open } from "node:fs/promises";
 import type { Envelope, SpoolRecipient } from "../queue/envelope.ts";
 import type { Spool } from "../queue/spool.ts";
 import { composeDsn, type DsnAction, type DsnRecipient, dsnDue, returnsFullMessage } from "./dsn.ts";
@@ -59,7 +58,7 @@ async function queueReport(spool: Spool, settings: ReportSettings, envelope: Env
   const { ret, envid, smtputf8 } = envelope.senderParameters;
   // Only a failure report returns the whole message (RFC 3461 §4.3); the others carry its header section.
   const whole = recipients.some((recipient) => recipient.action === "failed") && returnsFullMessage(ret, envelope.size, settings.returnLimit);
-  const original = await readOriginal(spool.bodyPath(envelope.id), envelope.size, whole);
+  const original = await readOriginal(spool, envelope, whole);
   const dsn = composeDsn({
     reportingMta: settings.reportingMta,
     queueId: envelope.id,
@@ -89,23 +88,10 @@ async function queueReport(spool: Spool, settings: ReportSettings, envelope: Env
 }
 
 /** The original's header section, and the whole message when it is to be returned. */
-async function readOriginal(path: string, size: number, whole: boolean): Promise<{ headers: Buffer; message?: Buffer }> {
-  const file = await open(path, "r");
-  try {
-    const length = whole ? size : Math.min(size, 256 * 1024);
-    const bytes = Buffer.alloc(length);
-    let filled = 0;
-    while (filled < length) {
-      const { bytesRead } = await file.read(bytes, filled, length - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    const content = bytes.subarray(0, filled);
-    const end = content.indexOf("\r\n\r\n");
-    // No end of the header section in reach (a message that is all headers, or absurd ones): what there is of them.
-    const headers = end >= 0 ? content.subarray(0, end + 2) : whole ? content : content.subarray(0, content.lastIndexOf("\r\n") + 2);
-    return whole ? { headers, message: content } : { headers };
-  } finally {
-    await file.close();
-  }
+async function readOriginal(spool: Spool, envelope: Envelope, whole: boolean): Promise<{ headers: Buffer; message?: Buffer }> {
+  const content = await spool.readBody(envelope.id, whole ? envelope.size : 256 * 1024);
+  const end = content.indexOf("\r\n\r\n");
+  // No end of the header section in reach (a message that is all headers, or absurd ones): what there is of them.
+  const headers = end >= 0 ? content.subarray(0, end + 2) : whole ? content : content.subarray(0, content.lastIndexOf("\r\n") + 2);
+  return whole ? { headers, message: content } : { headers };
 }

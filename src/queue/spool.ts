@@ -270,6 +270,31 @@ export class Spool {
     }
   }
 
+  /** The first `limit` bytes of a message's body file (all of it when shorter). */
+  async readBody(id: string, limit: number): Promise<Buffer> {
+    checkId(id);
+    let file: SpoolFile;
+    try {
+      file = await this.#disk.open(this.#paths.body(id), "read");
+    } catch (error) {
+      throw spoolErrorFrom(error, `opening the body of message ${id}`);
+    }
+    try {
+      const bytes = Buffer.alloc(Math.min(limit, await file.size()));
+      let filled = 0;
+      while (filled < bytes.length) {
+        const read = await file.read(bytes.subarray(filled), filled);
+        if (read === 0) break;
+        filled += read;
+      }
+      return bytes.subarray(0, filled);
+    } catch (error) {
+      throw spoolErrorFrom(error, `reading the body of message ${id}`);
+    } finally {
+      await file.close();
+    }
+  }
+
   /** The path of a message's body file, for transports that stream it. */
   bodyPath(id: string): string {
     checkId(id);

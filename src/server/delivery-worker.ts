@@ -49,7 +49,7 @@ async function runParts(config: Config, current: Spool, logs: Logs): Promise<Run
   cache ??= new ConnectionCache(delivery.connection_reuse);
   // The postq and delivery stages of the rule files; a file that does not load fails this configuration.
   const book = config.rules.files.length === 0 ? null : await loadRuleFiles(config.rules.files);
-  const rules = book === null || (book.postq.length === 0 && book.delivery.length === 0) ? undefined : new QueueRuleStages(book, config, logs.module("rules", "mail"));
+  const rules = book === null || (book.postq.length === 0 && book.delivery.length === 0) ? undefined : new QueueRuleStages(book, current, config, logs.module("rules", "mail"));
   return {
     ...(rules === undefined ? {} : { rules }),
     spool: current,

@@ -9,13 +9,13 @@
 //             discard → counted as delivered, no copy; quarantine → the whole message.
 // A rule that fails (throws, times out, delegates) makes the mail wait (4.3.0), never passes it.
 
-import { open } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.ts";
 import type { PostqDecision, QueueRules, RecipientDecision } from "../delivery/queue-rules.ts";
 import { HeaderFields } from "../message/header-fields.ts";
 import { headerSectionEnd } from "../message/submission-headers.ts";
 import type { Envelope, SpoolRecipient } from "../queue/envelope.ts";
+import type { Spool } from "../queue/spool.ts";
 import type { Connection } from "../rules/api.ts";
 import { type EnvelopeRecipient, type EnvelopeState, mailboxOf } from "../rules/contexts.ts";
 import { type HeaderSection, type MessageSource, MessageStageContext } from "../rules/message-context.ts";
@@ -32,13 +32,15 @@ type Refusal = { readonly action: "fail" | "defer"; readonly status: string; rea
 
 export class QueueRuleStages implements QueueRules {
   readonly #book: RuleBook;
+  readonly #spool: Spool;
   readonly #config: Config;
   readonly #log: Logger;
   readonly #localDomains: ReadonlySet<string>;
   readonly #relayNetworks: ReturnType<typeof networks>;
 
-  constructor(book: RuleBook, config: Config, log: Logger) {
+  constructor(book: RuleBook, spool: Spool, config: Config, log: Logger) {
     this.#book = book;
+    this.#spool = spool;
     this.#config = config;
     this.#log = log;
     this.#localDomains = new Set(config.smtp.local_domains);
@@ -53,16 +55,16 @@ export class QueueRuleStages implements QueueRules {
     return this.#book.delivery.length > 0;
   }
 
-  async postq(envelope: Envelope, bodyPath: string): Promise<PostqDecision> {
+  async postq(envelope: Envelope): Promise<PostqDecision> {
     const state = envelopeState(envelope);
-    const { ctx, section } = await this.#context("postq", envelope, state, bodyPath);
+    const { ctx, section } = await this.#context("postq", envelope, state);
     const decided = this.#decide("postq", envelope, await runStage(this.#book.postq, ctx, this.#config.rules.timeout), section);
     if (decided.action === "deliver" || decided.action === "discard" || decided.action === "quarantine") applyEnvelope(envelope, state);
     if (decided.action === "deliver") return { action: "deliver", skipDeliveryRules: decided.faccept };
     return decided;
   }
 
-  async beforeDelivery(envelope: Envelope, recipient: SpoolRecipient, bodyPath: string): Promise<RecipientDecision> {
+  async beforeDelivery(envelope: Envelope, recipient: SpoolRecipient): Promise<RecipientDecision> {
     const state = envelopeState(envelope);
     const current = state.recipients.find((entry) => entry.source === recipient);
     if (current === undefined) return { action: "deliver" };
@@ -70,7 +72,7 @@ export class QueueRuleStages implements QueueRules {
     // change throws in the rule, which fails closed).
     Object.freeze(state.recipients);
     Object.freeze(state);
-    const { ctx, section } = await this.#context("delivery", envelope, state, bodyPath, current);
+    const { ctx, section } = await this.#context("delivery", envelope, state, current);
     const decided = this.#decide("delivery", envelope, await runStage(this.#book.delivery, ctx, this.#config.rules.timeout), section, recipient.address);
     if (decided.action === "deliver") {
       if (current.route === null) delete recipient.route;
@@ -80,8 +82,8 @@ export class QueueRuleStages implements QueueRules {
     return decided;
   }
 
-  async #context(stage: "postq" | "delivery", envelope: Envelope, state: QueuedEnvelope, bodyPath: string, current?: QueuedRecipient) {
-    const source = await spooledMessage(envelope, bodyPath);
+  async #context(stage: "postq" | "delivery", envelope: Envelope, state: QueuedEnvelope, current?: QueuedRecipient) {
+    const source = spooledMessage(this.#spool, envelope);
     const section = await headerSection(source);
     const listener = this.#config.listener.find((entry) => entry.name === envelope.listener);
     const connection: Connection = {
@@ -189,28 +191,14 @@ function applyEnvelope(envelope: Envelope, state: QueuedEnvelope): void {
 }
 
 /** The spooled message as a MessageSource: its first bytes read from the body file on demand. */
-async function spooledMessage(envelope: Envelope, bodyPath: string): Promise<MessageSource> {
-  let cached = Buffer.alloc(0);
+function spooledMessage(spool: Spool, envelope: Envelope): MessageSource {
+  let cached: Buffer = Buffer.alloc(0);
   return {
     queueId: envelope.id,
     size: envelope.size,
     async readHead(limit: number): Promise<Buffer> {
-      const wanted = Math.min(limit, envelope.size);
-      if (cached.length >= wanted) return cached.subarray(0, wanted);
-      const file = await open(bodyPath, "r");
-      try {
-        const bytes = Buffer.alloc(wanted);
-        let filled = 0;
-        while (filled < wanted) {
-          const { bytesRead } = await file.read(bytes, filled, wanted - filled, filled);
-          if (bytesRead === 0) break;
-          filled += bytesRead;
-        }
-        cached = bytes.subarray(0, filled);
-        return cached;
-      } finally {
-        await file.close();
-      }
+      if (cached.length < Math.min(limit, envelope.size)) cached = await spool.readBody(envelope.id, limit);
+      return cached.subarray(0, limit);
     },
   };
 }
