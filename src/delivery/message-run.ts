@@ -4,7 +4,8 @@
 // slots), and every outcome is written into the envelope before the run goes on, so that a crash never
 // delivers twice to a recipient recorded as delivered. Then the reports (DSNs) due are queued, and the message
 // is removed (nothing pending) or deferred to its next attempt, returned to its sender once it has outlived
-// delivery.max_lifetime. One log line per recipient and attempt.
+// delivery.max_lifetime. One log line per recipient and attempt, written once the outcome it tells is on disk (a
+// "delivered" line never names a recipient that a crash would deliver again).
 
 import type { Logger } from "pino";
 import type { AttemptRecord, Envelope, SpoolRecipient } from "../queue/envelope.ts";
@@ -39,7 +40,23 @@ export type RunResult = { readonly removed: true } | { readonly removed: false; 
 
 type Group = { readonly hop: NextHop; readonly recipients: SpoolRecipient[] };
 
+/** Attempt lines held back until the outcomes they tell are saved (logAll). */
+type HeldLines = Array<() => void>;
+
 export async function runMessage(parts: RunParts, envelope: Envelope): Promise<RunResult> {
+  const lines: HeldLines = [];
+  try {
+    return await run(parts, envelope, lines);
+  } finally {
+    logAll(lines); // saved by the run's last step (removed, deferred, quarantined), or the run failed
+  }
+}
+
+function logAll(lines: HeldLines): void {
+  for (const line of lines.splice(0)) line();
+}
+
+async function run(parts: RunParts, envelope: Envelope, lines: HeldLines): Promise<RunResult> {
   const started = parts.now();
   const finals = new Map<SpoolRecipient, FinalAction>();
   const groups = new Map<string, Group>();
@@ -58,7 +75,7 @@ export async function runMessage(parts: RunParts, envelope: Envelope): Promise<R
     else {
       deliverNow = false;
       for (const recipient of envelope.recipients) {
-        if (recipient.status === "pending") record(parts, envelope, recipient, ruleOutcome(decision.action, decision), "(postq rules)", finals, false);
+        if (recipient.status === "pending") record(parts, envelope, recipient, ruleOutcome(decision.action, decision), "(postq rules)", finals, lines, false);
       }
     }
   }
@@ -72,19 +89,19 @@ export async function runMessage(parts: RunParts, envelope: Envelope): Promise<R
       const decision = await rules.beforeDelivery(envelope, recipient);
       if (decision.action === "quarantine") return quarantine(parts, envelope, decision.name);
       if (decision.action === "discard") {
-        record(parts, envelope, recipient, { kind: "delivered", status: "2.0.0", diagnostic: "discarded by a delivery rule" }, "(delivery rules)", finals, false);
+        record(parts, envelope, recipient, { kind: "delivered", status: "2.0.0", diagnostic: "discarded by a delivery rule" }, "(delivery rules)", finals, lines, false);
         finals.delete(recipient); // discarded quietly: no notice, even under NOTIFY=SUCCESS
         recipient.reported = true;
         continue;
       }
       if (decision.action !== "deliver") {
-        record(parts, envelope, recipient, ruleOutcome(decision.action, decision), "(delivery rules)", finals, false);
+        record(parts, envelope, recipient, ruleOutcome(decision.action, decision), "(delivery rules)", finals, lines, false);
         continue;
       }
     }
     const routed = parts.router.route(recipient);
     if ("refused" in routed) {
-      record(parts, envelope, recipient, routed.refused, "(no route)", finals);
+      record(parts, envelope, recipient, routed.refused, "(no route)", finals, lines);
       continue;
     }
     const key = hopKey(routed.hop);
@@ -99,12 +116,17 @@ export async function runMessage(parts: RunParts, envelope: Envelope): Promise<R
   await Promise.all(
     [...groups].map(async ([key, group]) => {
       const outcomes = await deliverGroup(parts, envelope, key, group);
-      for (const [index, recipient] of group.recipients.entries()) record(parts, envelope, recipient, outcomes[index]!, hopLabel(group.hop), finals);
+      for (const [index, recipient] of group.recipients.entries()) record(parts, envelope, recipient, outcomes[index]!, hopLabel(group.hop), finals, lines);
       open -= 1;
       if (open > 0 && outcomes.some((outcome) => outcome.kind === "delivered")) {
         const snapshot = structuredClone(envelope);
+        const saved = lines.splice(0);
         saving = saving.then(() => parts.spool.rewrite("active", snapshot));
-        await saving;
+        try {
+          await saving;
+        } finally {
+          logAll(saved);
+        }
       }
     }),
   );
@@ -115,12 +137,13 @@ export async function runMessage(parts: RunParts, envelope: Envelope): Promise<R
     for (const recipient of envelope.recipients) {
       if (recipient.status !== "pending") continue;
       const why = recipient.last === undefined ? "" : `; last error: ${recipient.last.diagnostic}`;
-      record(parts, envelope, recipient, failed("5.4.7", `the message outlived delivery.max_lifetime${why}`, recipient.last?.remote), "(expired)", finals, false);
+      record(parts, envelope, recipient, failed("5.4.7", `the message outlived delivery.max_lifetime${why}`, recipient.last?.remote), "(expired)", finals, lines, false);
     }
   }
   if (envelope.sender !== "" && [...finals].some(([recipient, action]) => dsnDue(recipient.notify, action))) {
     // The outcomes are on disk before a report says them: a crash in between then cannot deliver again.
     await parts.spool.rewrite("active", envelope);
+    logAll(lines);
     await report(parts, envelope, finals, now);
   }
   for (const recipient of finals.keys()) recipient.reported = true;
@@ -178,8 +201,17 @@ async function deliverGroup(parts: RunParts, envelope: Envelope, key: string, gr
   }
 }
 
-/** Writes an outcome into the recipient (in memory) and logs the attempt. */
-function record(parts: RunParts, envelope: Envelope, recipient: SpoolRecipient, outcome: Outcome, route: string, finals: Map<SpoolRecipient, FinalAction>, attempted = true): void {
+/** Writes an outcome into the recipient (in memory); the attempt's log line waits in `lines` until it is saved. */
+function record(
+  parts: RunParts,
+  envelope: Envelope,
+  recipient: SpoolRecipient,
+  outcome: Outcome,
+  route: string,
+  finals: Map<SpoolRecipient, FinalAction>,
+  lines: HeldLines,
+  attempted = true,
+): void {
   const now = parts.now();
   const last: AttemptRecord = { at: new Date(now).toISOString(), status: outcome.status, diagnostic: outcome.diagnostic, ...(outcome.remote === undefined ? {} : { remote: outcome.remote }) };
   if (attempted) recipient.attempts = (recipient.attempts ?? 0) + 1;
@@ -195,21 +227,19 @@ function record(parts: RunParts, envelope: Envelope, recipient: SpoolRecipient, 
     finals.set(recipient, "failed");
   }
   const level = outcome.kind === "delivered" ? "info" : "warn";
-  parts.log[level](
-    {
-      event: "delivery",
-      queueId: envelope.id,
-      recipient: recipient.address,
-      route,
-      result: outcome.kind,
-      status: outcome.status,
-      remote: outcome.remote,
-      reply: outcome.diagnostic,
-      attempt: recipient.attempts ?? 0,
-      delay: Math.round((now - Date.parse(envelope.receivedAt)) / 100) / 10,
-    },
-    `${outcome.kind} ${recipient.address}`,
-  );
+  const fields = {
+    event: "delivery",
+    queueId: envelope.id,
+    recipient: recipient.address,
+    route,
+    result: outcome.kind,
+    status: outcome.status,
+    remote: outcome.remote,
+    reply: outcome.diagnostic,
+    attempt: recipient.attempts ?? 0,
+    delay: Math.round((now - Date.parse(envelope.receivedAt)) / 100) / 10,
+  };
+  lines.push(() => parts.log[level](fields, `${outcome.kind} ${recipient.address}`));
 }
 
 /** Queues the report for final outcomes not yet reported. */
