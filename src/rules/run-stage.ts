@@ -69,17 +69,51 @@ async function finishAsync(
   return NEXT;
 }
 
+/** Asynchronous rules still running, each with its deadline; one sweeper checks them all. */
+type Deadline = { readonly at: number; readonly expire: () => void };
+const deadlines = new Set<Deadline>();
+let sweeper: NodeJS.Timeout | undefined;
+/** How often the sweeper looks: a rule past its deadline fails at most this much later. */
+const SWEEP_INTERVAL = 25;
+
+function sweep(): void {
+  const now = performance.now();
+  for (const deadline of deadlines) if (deadline.at <= now) deadline.expire();
+  if (deadlines.size === 0) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+/**
+ * The rule's promise, or a TimeoutError once `timeout` has passed (ctx.signal aborts then). One interval for
+ * the process instead of a timer and a race per rule: an asynchronous rule costs one promise here.
+ */
 function withDeadline(work: Promise<unknown>, ctx: RuleClock, timeout: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new Error(`no verdict within ${timeout} ms (rules.timeout)`);
-      error.name = "TimeoutError";
-      ctx.expire(error);
-      reject(error);
-    }, timeout);
+  return new Promise((resolve, reject) => {
+    const deadline: Deadline = {
+      at: performance.now() + timeout,
+      expire() {
+        deadlines.delete(deadline);
+        const error = new Error(`no verdict within ${timeout} ms (rules.timeout)`);
+        error.name = "TimeoutError";
+        ctx.expire(error);
+        reject(error);
+      },
+    };
+    deadlines.add(deadline);
+    sweeper ??= setInterval(sweep, SWEEP_INTERVAL).unref();
+    work.then(
+      (value) => {
+        deadlines.delete(deadline);
+        resolve(value);
+      },
+      (error: unknown) => {
+        deadlines.delete(deadline);
+        reject(error);
+      },
+    );
   });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 function decide(rule: LoadedRule, result: unknown): StageOutcome | null {
