@@ -40,11 +40,22 @@ const CR = 0x0d;
 const CRLF = Buffer.from("\r\n");
 
 export class HeaderFields {
-  #fields: Field[];
+  readonly #section: Buffer;
+  /** Parsed on first use: most messages pass rules that never look at a header, or at only a few. */
+  #parsed: Field[] | null = null;
   #changed = false;
 
   constructor(section: Buffer) {
-    this.#fields = parseSection(Buffer.from(section));
+    this.#section = Buffer.from(section);
+  }
+
+  get #fields(): Field[] {
+    this.#parsed ??= parseSection(this.#section);
+    return this.#parsed;
+  }
+
+  set #fields(fields: Field[]) {
+    this.#parsed = fields;
   }
 
   /** True once an edit changed the bytes. */
@@ -53,7 +64,8 @@ export class HeaderFields {
   }
 
   get byteLength(): number {
-    return this.#fields.reduce((sum, field) => sum + field.raw.length, 0);
+    if (this.#parsed === null) return this.#section.length;
+    return this.#parsed.reduce((sum, field) => sum + field.raw.length, 0);
   }
 
   /** The first field's value: unfolded, trimmed, decoded as UTF-8. */
@@ -135,6 +147,7 @@ export class HeaderFields {
   }
 
   toBuffer(): Buffer {
+    if (!this.#changed) return Buffer.from(this.#section);
     return Buffer.concat(this.#fields.map((field) => field.raw));
   }
 
