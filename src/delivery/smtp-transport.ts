@@ -5,6 +5,7 @@
 // Postfix limits its own). Once a server has answered the transaction, its replies are the recipients' outcomes;
 // no other host is tried for them. Connections are reused through the connection cache.
 
+import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import type { DnsResolver } from "../dns/resolver.ts";
 import { resolveDestination } from "./mx-destination.ts";
@@ -72,7 +73,7 @@ export class SmtpTransport implements Transport {
     options: Omit<SmtpClientOptions, "host" | "port">,
     transaction: OutboundTransaction,
   ): Promise<{ outcomes: Outcome[] } | { failure: Outcome }> {
-    const key = `${candidate.address}|${candidate.port}|${options.protocol}|${options.tls}|${options.credentials?.user ?? ""}|${candidate.name ?? ""}`;
+    const key = `${candidate.address}|${candidate.port}|${options.protocol}|${options.tls}|${loginKey(options.credentials)}|${candidate.name ?? ""}`;
     // A cached connection may have been closed by the server meanwhile: then once more on a new one.
     for (const cached of [true, false]) {
       let client: SmtpClient | undefined = cached ? this.#cache.take(key) : undefined;
@@ -144,6 +145,15 @@ export class SmtpTransport implements Transport {
         throw new TypeError(`the SMTP transport cannot take ${hopLabel(hop)}`);
     }
   }
+}
+
+/**
+ * Which login a cached connection carries: the user AND the password (hashed: no cache key holds a secret).
+ * Keyed by the user alone, a connection logged in with one password was reused for a route whose credentials
+ * name the same user with another password (test/delivery-relay.test.ts, the wrong password).
+ */
+function loginKey(credentials: { readonly user: string; readonly password: string } | undefined): string {
+  return credentials === undefined ? "" : createHash("sha256").update(`${credentials.user}\0${credentials.password}`).digest("base64url");
 }
 
 /** "mx.example.com[192.0.2.1]:25", "[2001:db8::1]:25", "unix:/path". */
