@@ -4,7 +4,8 @@
 // delivery paused, so what it took waits in its incoming/) and Postfix's smtp-sink. Checked: the hub's Received
 // header says ESMTPSA (STARTTLS + AUTH) or ESMTPA (AUTH in clear, to loopback only); a wrong password is refused
 // for good (535: failed, DSN to the sender); tls = "required" to a server without STARTTLS defers; one message's
-// recipients reach the receivers their routes name; the password never appears in the sender's files or logs.
+// recipients reach the receivers their routes name; a rule route without a port is tried on the scheme's port
+// (25); the password never appears in the sender's files or logs.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -49,6 +50,7 @@ export default defineRules({
     function routeByDomain(ctx) {
       if (ctx.rcpt.domain === "ruled.example") ctx.route.relay(stringSetting(ctx.settings, "sink_url"), { tls: "none" });
       if (ctx.rcpt.domain === "ruled-auth.example") ctx.route.relay(stringSetting(ctx.settings, "hub_url"), { tls: "none", credentials: "hub" });
+      if (ctx.rcpt.domain === "portless.example") ctx.route.relay("smtp://127.0.0.33", { tls: "none" }); // port 25
       // STARTTLS by default (required), to a server that has none.
       if (ctx.rcpt.domain === "ruled-strict.example") ctx.route.relay(stringSetting(ctx.settings, "strict_url"), { credentials: "hub" });
     },
@@ -194,6 +196,15 @@ test("one message, three routes: a transports entry, a rule route to a sink, a r
   const { received } = await hubReceived(hubId(viaHub!));
   assert.match(received, / with ESMTPA id /);
   assert.deepEqual((await hub.spooled(hubId(viaHub!))).envelope.recipients.map((recipient) => recipient.address), ["three@ruled-auth.example"]);
+});
+
+test("a rule route without a port (smtp://host) is tried on port 25; the run does not fail", { skip }, async () => {
+  const id = await send(["someone@portless.example"], "Subject: no port\r\n\r\nx\r\n");
+  const line = await sender.waitFor((entry) => entry["queueId"] === id && (entry["event"] === "delivery" || /delivery run failed/.test(entry.msg)));
+  assert.equal(line["event"], "delivery", `the run failed: ${JSON.stringify(line["err"])}`);
+  assert.equal(line["route"], "smtp://127.0.0.33:25");
+  assert.equal(line["result"], "deferred", "nobody listens on 127.0.0.33:25");
+  assert.equal(line["remote"], "[127.0.0.33]:25");
 });
 
 /** Every file under `dir`, as bytes. */

@@ -13,6 +13,8 @@ export type NextHop =
   | { readonly kind: "maildir"; readonly path: string }
   | { readonly kind: "mbox"; readonly path: string };
 
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { "smtp:": 25, "smtps:": 465, "lmtp:": 24 };
+
 /** The configuration's and rules' TLS words for a relay, as the client's: smtps:// is always implicit TLS. */
 export type HopTls = "required" | "opportunistic" | "none" | "starttls" | "tls";
 
@@ -27,7 +29,8 @@ export function parseNextHop(url: string, domain: string, tls?: HopTls, credenti
   if (url.startsWith("mbox:")) return { kind: "mbox", path: url.slice(5) };
   const parsed = new URL(url);
   const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
-  const port = Number(parsed.port);
+  // A rule's relay route may leave the port out (smtp://host): the scheme's own then, as the client's defaults.
+  const port = parsed.port === "" ? (DEFAULT_PORTS[parsed.protocol] ?? 0) : Number(parsed.port);
   if (host === "" || !Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`${url}: expected scheme://host:port`);
   switch (parsed.protocol) {
     case "lmtp:":

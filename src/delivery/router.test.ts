@@ -52,5 +52,8 @@ test("next hops: one key per destination, a label for the log", () => {
   assert.equal(hopKey(parseNextHop("mx", "a.example")), "mx:a.example");
   assert.equal(hopLabel(parseNextHop("smtps://relay.example:465", "x")), "smtps://relay.example:465");
   assert.throws(() => parseNextHop("ftp://x:2121", "x"), /unknown scheme/);
-  assert.throws(() => parseNextHop("smtp://x", "x"), /host:port/);
+  // A rule's relay route may leave the port out: the scheme's port (test/delivery-relay.test.ts).
+  assert.deepEqual(parseNextHop("smtp://x", "x"), { kind: "smtp", host: "x", port: 25, tls: "opportunistic" });
+  assert.equal(hopLabel(parseNextHop("smtps://x", "x")), "smtps://x:465");
+  assert.throws(() => parseNextHop("smtp://x:0", "x"), /host:port/);
 });
