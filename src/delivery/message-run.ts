@@ -219,7 +219,8 @@ function record(
   if (outcome.kind === "delivered") {
     recipient.status = "delivered";
     // A remote that offered DSN got NOTIFY and owes any success notice itself; one that did not: "relayed".
-    const local = outcome.remote === undefined || !outcome.remote.includes("[");
+    // Mailboxes and LMTP servers (over TCP too) make the final delivery: "delivered".
+    const local = outcome.remote === undefined || !outcome.remote.includes("[") || route.startsWith("lmtp://");
     if (outcome.dsnPassedOn !== true) finals.set(recipient, local ? "delivered" : "relayed");
     else recipient.reported = true;
   } else if (outcome.kind === "failed") {
@@ -246,7 +247,7 @@ function record(
 async function report(parts: RunParts, envelope: Envelope, finals: ReadonlyMap<SpoolRecipient, FinalAction>, now: number): Promise<void> {
   const id = await reportFinal(parts.spool, parts.reports, envelope, finals, new Date(now));
   if (id !== null) {
-    const actions = [...new Set(finals.values())];
+    const actions = [...new Set([...finals].filter(([recipient, action]) => dsnDue(recipient.notify, action)).map(([, action]) => action))];
     parts.log.info({ event: "dsn", queueId: envelope.id, dsn: id, action: actions.join(",") }, "delivery status notification queued");
   }
 }

@@ -6,12 +6,18 @@
 // INDEX=MEMORY keeps Dovecot's index files out of the mailboxes; Dovecot still writes its own headers into an
 // mbox (X-IMAPbase, X-UID) and moves Maildir files into cur/, so tests give it copies unless the point is to
 // read the original.
+// DovecotLmtp is the exception: a real Dovecot LMTP server (package dovecot-lmtpd) for LMTP delivery tests, on a
+// loopback port and a Unix socket, run wholly as that same unprivileged user (setpriv when we are root), with
+// the recipients it knows in a passwd-file and each one's Maildir under its home.
 
-import { execFile, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { TestContext } from "node:test";
+import { freePort } from "./petrel-process.ts";
 
 export type DoveadmResult = { code: number; stdout: Buffer; stderr: string };
 
@@ -109,6 +115,93 @@ export class Dovecot {
     }
     return texts;
   }
+}
+
+/** Why Dovecot's LMTP server cannot run here, or null when it can. */
+export const DOVECOT_LMTP_MISSING = !existsSync("/usr/sbin/dovecot")
+  ? "dovecot is not installed (apt-get install dovecot-core)"
+  : !existsSync("/usr/lib/dovecot/lmtp")
+    ? "Dovecot's LMTP server is not installed (apt-get install dovecot-lmtpd)"
+    : null;
+
+/** Dovecot's LMTP server, for the addresses given; stopped and removed after the test. */
+export class DovecotLmtp {
+  readonly port: number;
+  /** The Unix socket it also listens on. */
+  readonly socket: string;
+  readonly #root: string;
+
+  private constructor(root: string, port: number) {
+    this.#root = root;
+    this.port = port;
+    this.socket = join(root, "run", "lmtp");
+  }
+
+  /** The Maildir Dovecot delivers `address` into. */
+  maildir(address: string): string {
+    return join(this.#root, "home", address, "Maildir");
+  }
+
+  static async start(t: TestContext, addresses: readonly string[]): Promise<DovecotLmtp> {
+    const root = await mkdtemp(join(tmpdir(), "petrel-lmtp-"));
+    const asRoot = process.getuid?.() === 0;
+    const uid = asRoot ? 65534 : (process.getuid?.() ?? 0);
+    const gid = asRoot ? 65534 : (process.getgid?.() ?? 0);
+    const user = (await run("id", ["-un", String(uid)])).stdout.toString().trim();
+    const group = (await run("id", ["-gn", String(uid)])).stdout.toString().trim();
+    const port = await freePort();
+    for (const address of addresses) await mkdir(join(root, "home", address), { recursive: true });
+    await writeFile(join(root, "users"), addresses.map((address) => `${address}::${uid}:${gid}::${join(root, "home", address)}::\n`).join(""));
+    const config = [
+      `base_dir = ${join(root, "run")}`,
+      `state_dir = ${join(root, "state")}`,
+      "log_path = /dev/stderr",
+      "ssl = no",
+      "protocols = lmtp",
+      // Every service runs as the one user (no root, no chroot): Dovecot's way of running unprivileged.
+      `default_internal_user = ${user}\ndefault_internal_group = ${group}\ndefault_login_user = ${user}`,
+      `mail_uid = ${uid}\nmail_gid = ${gid}\nfirst_valid_uid = ${uid}\nfirst_valid_gid = ${gid}`,
+      "mail_location = maildir:~/Maildir:INDEX=MEMORY",
+      `passdb {\n  driver = passwd-file\n  args = ${join(root, "users")}\n}`,
+      `userdb {\n  driver = passwd-file\n  args = ${join(root, "users")}\n}`,
+      `service lmtp {\n  inet_listener lmtp {\n    address = 127.0.0.1\n    port = ${port}\n  }\n  unix_listener lmtp {\n    mode = 0666\n  }\n}`,
+      "service anvil {\n  chroot =\n}",
+    ];
+    await writeFile(join(root, "dovecot.conf"), `${config.join("\n")}\n`);
+    if (asRoot) {
+      const chown = await run("chown", ["-R", `${uid}:${gid}`, root]);
+      if (chown.code !== 0) throw new Error(`chown -R ${root} failed: ${chown.stderr}`);
+    }
+    const command = ["/usr/sbin/dovecot", "-F", "-c", join(root, "dovecot.conf")];
+    const launcher = asRoot ? ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups"] : [];
+    const [program, ...args] = [...launcher, ...command];
+    const child: ChildProcess = spawn(program!, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let output = "";
+    child.stderr!.on("data", (chunk: Buffer) => (output += chunk));
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    t.after(async () => {
+      child.kill("SIGTERM");
+      if (child.exitCode === null && child.signalCode === null) await exited;
+      await rm(root, { recursive: true, force: true });
+    });
+    const lmtp = new DovecotLmtp(root, port);
+    for (const started = Date.now(); !(existsSync(lmtp.socket) && (await accepts(port))); ) {
+      if (child.exitCode !== null || Date.now() - started > 10_000) throw new Error(`Dovecot's LMTP server did not start:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return lmtp;
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }
 
 /** Python's mailbox module reading an mbox or a Maildir: each message's bytes and (mbox) its From_ line. */
