@@ -2,9 +2,10 @@
 // which holds each reply to the end of the message for a second, so that a batch is always in the middle of
 // being delivered. Then the delivery process alone is killed with SIGKILL (the primary restarts it), or the whole
 // server is (process group) and a new Petrel is started on the same directory. Checked at the end: every message
-// reached the sink, the spool is empty, and no message whose "delivered" log line the killed process wrote came
-// again. A message in flight at the kill (the sink has it, its 250 was not heard yet) may legitimately come
-// twice: those are counted and reported (t.diagnostic), never asserted.
+// reached the sink, the spool is empty (bodies a killed delivery process left go at the next start's recovery),
+// and no message whose "delivered" log line the killed process wrote came again; also, as each line arrives, that
+// the spool no longer holds as pending a recipient the log calls delivered. A message in flight at the kill (the
+// sink has it, its 250 was not heard yet) may legitimately come twice: counted and reported (t.diagnostic).
 
 import { after, test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
