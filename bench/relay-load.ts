@@ -33,8 +33,11 @@ async function waitUntilQueueEmpty(server: MailServer): Promise<void> {
   }
 }
 
-/** One relayed run: its time (to the sink's last message) and the server's CPU until its queue was empty. */
-async function relayedRun({ server, sink }: RelayPair, load: Load, what: string): Promise<{ seconds: number; cpuMs: number }> {
+/**
+ * One relayed run: its time (to the sink's last message), the time smtp-source took to send (the difference is
+ * how far delivery lagged behind receiving), and the server's CPU until its queue was empty.
+ */
+async function relayedRun({ server, sink }: RelayPair, load: Load, what: string): Promise<{ seconds: number; sendSeconds: number; cpuMs: number }> {
   await sink.takeDump(); // the dump from here on is this run's
   const before = sink.received;
   const cpuBefore = await cpuMilliseconds(server.mainPid);
@@ -44,7 +47,7 @@ async function relayedRun({ server, sink }: RelayPair, load: Load, what: string)
     failed.abort(error);
     throw error;
   });
-  const [, arrivedAt] = await Promise.all([sending, sink.arrived(before + load.messages, STALL_MS, failed.signal)]);
+  const [sendSeconds, arrivedAt] = await Promise.all([sending, sink.arrived(before + load.messages, STALL_MS, failed.signal)]);
   const seconds = (arrivedAt - started) / 1000;
   await waitUntilQueueEmpty(server);
   const cpuMs = (await cpuMilliseconds(server.mainPid)) - cpuBefore;
@@ -57,7 +60,7 @@ async function relayedRun({ server, sink }: RelayPair, load: Load, what: string)
   if (problems.length > 0) {
     throw new Error(`${server.label}, ${what}: smtp-source had ${load.messages} messages accepted, but ${problems.join("; ")}`);
   }
-  return { seconds, cpuMs };
+  return { seconds, sendSeconds, cpuMs };
 }
 
 export async function measureRelay(pairs: readonly RelayPair[], plan: ThroughputPlan, progress: (line: string) => void): Promise<ThroughputResult[]> {
@@ -81,14 +84,14 @@ export async function measureRelay(pairs: readonly RelayPair[], plan: Throughput
     for (const [index, result] of results.entries()) {
       for (const pair of pairs) {
         const what = `round ${round}/${plan.rounds} ${result.title}`;
-        const { seconds, cpuMs } = await relayedRun(pair, load(modes[index]!, plan.messages), what);
+        const { seconds, sendSeconds, cpuMs } = await relayedRun(pair, load(modes[index]!, plan.messages), what);
         const rate = plan.messages / seconds;
         const cpu = (cpuMs * 1000) / plan.messages;
         result.rates.get(pair.server.label)!.push(rate);
         result.cpu.get(pair.server.label)!.push(cpu);
         progress(
-          `${what.padEnd(36)} ${pair.server.label.padEnd(labelWidth)} ${rate.toFixed(0).padStart(6)} msg/s (${seconds.toFixed(2)} s), ` +
-            `${cpu.toFixed(0)} us CPU/msg`,
+          `${what.padEnd(36)} ${pair.server.label.padEnd(labelWidth)} ${rate.toFixed(0).padStart(6)} msg/s (${seconds.toFixed(2)} s, ` +
+            `sent in ${sendSeconds.toFixed(2)} s), ${cpu.toFixed(0)} us CPU/msg`,
         );
       }
     }

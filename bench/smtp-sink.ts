@@ -2,11 +2,14 @@
 // loopback address): it takes every message, counts them (-c prints "sess=.. quit=.. mesg=N" on each "."),
 // and appends each one to a dump file (-D), whose records sink-dumps.ts reads back to check that every message
 // arrived exactly once. The count is the load's clock: arrived() resolves when the sink has seen a number of
-// messages. It must never listen anywhere but on loopback, and never outlive the benchmark.
+// messages. The dump goes to memory (/dev/shm) when the machine has it: the sink stands for another machine,
+// and its files (it also creates and removes one per message) must not load the servers' file system.
+// It must never listen anywhere but on loopback, and never outlive the benchmark.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { chmod, mkdtemp, open, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { chmod, mkdtemp, readFile, rm, truncate } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -16,6 +19,8 @@ const START_TIMEOUT_MS = 10_000;
 const RETRY_INTERVAL_MS = 25;
 /** Connections the sink serves at once (its default, 256, is plenty for 20 + 20). */
 const BACKLOG = 256;
+/** A memory file system for the dumps, if there is one. */
+const MEMORY_DIR = "/dev/shm";
 
 /** Where a server under test relays to: the sink's loopback address and port. */
 export type RelayTarget = { readonly address: string; readonly port: number };
@@ -42,23 +47,25 @@ export function lastMessageCount(text: string): number | undefined {
 
 export class SmtpSink {
   readonly address: string;
-  readonly #baseDir: string;
+  readonly #dumpBase: string;
   #port = 0;
   #dir: string | null = null;
   #child: ChildProcess | null = null;
   #received = 0;
   #lastArrival = 0;
-  #dumpOffset = 0;
   #waiters: Waiter[] = [];
   /** -c output after the last "\r", which may be the first half of a count. */
   #partial = "";
   #errors = "";
 
-  /** `address`: a loopback address of its own (127.0.0.2, ...), so that each server's mail is kept apart. */
+  /**
+   * `address`: a loopback address of its own (127.0.0.2, ...), so that each server's mail is kept apart.
+   * `baseDir`: where the dump goes when the machine has no /dev/shm.
+   */
   constructor(address: string, baseDir: string) {
     if (!address.startsWith("127.")) throw new Error(`smtp-sink must listen on loopback, not ${address}`);
     this.address = address;
-    this.#baseDir = baseDir;
+    this.#dumpBase = existsSync(MEMORY_DIR) ? MEMORY_DIR : baseDir;
   }
 
   get port(): number {
@@ -84,7 +91,7 @@ export class SmtpSink {
   }
 
   async start(port: number): Promise<void> {
-    const dir = await mkdtemp(join(this.#baseDir, "sink-bench-"));
+    const dir = await mkdtemp(join(this.#dumpBase, "sink-bench-"));
     this.#dir = dir;
     this.#port = port;
     await chmod(dir, 0o777); // smtp-sink writes its dump as nobody
@@ -140,22 +147,21 @@ export class SmtpSink {
     });
   }
 
-  /** The dump's text appended since the last call: the messages received meanwhile, one record each. */
+  /**
+   * The dump's text appended since the last call (the messages received meanwhile, one record each), which
+   * is then cut from the file. Call it only while no message is on its way (before or after a run).
+   */
   async takeDump(): Promise<string> {
-    const file = await open(this.#dumpPath, "r").catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return null; // no message yet
-      throw error;
-    });
-    if (file === null) return "";
+    let dump: string;
     try {
-      const { size } = await file.stat();
-      const bytes = Buffer.alloc(size - this.#dumpOffset);
-      const { bytesRead } = await file.read(bytes, 0, bytes.length, this.#dumpOffset);
-      this.#dumpOffset += bytesRead;
-      return bytes.toString("latin1", 0, bytesRead);
-    } finally {
-      await file.close();
+      dump = await readFile(this.#dumpPath, "latin1");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return ""; // no message yet
+      throw error;
     }
+    // smtp-sink opens the dump (O_APPEND) for each message it finishes: between runs it can be emptied.
+    await truncate(this.#dumpPath, 0);
+    return dump;
   }
 
   async stop(): Promise<void> {
