@@ -35,6 +35,14 @@ export type RunParts = {
   readonly rules?: QueueRules;
 };
 
+/**
+ * Milliseconds a message's move into active/ (the scheduler's) and its removal once delivered may wait for other
+ * messages' to be made with them as one batch: one trip to a spool file thread and one fsync per folder for all
+ * (queue/batch-window.ts). Nobody waits on a delivery run; made one by one, they cost the event loop five trips
+ * through libuv's pool and a folder fsync or two per message (docs/performance.md, "Delivery (issue 5)").
+ */
+export const SPOOL_BATCH_WINDOW = 10;
+
 /** How a run ended: the message left the queue (delivered, discarded, quarantined), or waits in deferred/ until `nextAttemptAt` (ms). */
 export type RunResult = { readonly removed: true } | { readonly removed: false; readonly nextAttemptAt: number };
 
@@ -149,7 +157,7 @@ async function run(parts: RunParts, envelope: Envelope, lines: HeldLines): Promi
   for (const recipient of finals.keys()) recipient.reported = true;
 
   if (envelope.recipients.every((recipient) => recipient.status !== "pending")) {
-    await parts.spool.remove("active", envelope.id);
+    await parts.spool.remove("active", envelope.id, { window: SPOOL_BATCH_WINDOW });
     return { removed: true };
   }
   const runs = (envelope.schedule?.runs ?? 0) + 1;
@@ -188,7 +196,12 @@ async function deliverGroup(parts: RunParts, envelope: Envelope, key: string, gr
   const release = await parts.slots.acquire(key);
   try {
     const transport = group.hop.kind === "maildir" || group.hop.kind === "mbox" ? parts.transports.local : parts.transports.smtp;
-    const result = await transport.deliver(group.hop, { envelope, recipients: group.recipients, bodyPath: parts.spool.bodyPath(envelope.id) });
+    const result = await transport.deliver(group.hop, {
+      envelope,
+      recipients: group.recipients,
+      bodyPath: parts.spool.bodyPath(envelope.id),
+      readBody: (limit) => parts.spool.readBody(envelope.id, limit),
+    });
     if (result.reached) parts.health.markUp(key);
     else parts.health.markDown(key, parts.now() + parts.retry.retryMin, result.outcomes[0]!);
     return result.outcomes;

@@ -16,6 +16,8 @@ export type Routed = { readonly hop: NextHop } | { readonly refused: Outcome };
 export class Router {
   readonly #localDomains: ReadonlySet<string>;
   readonly #delivery: Config["delivery"];
+  /** The configured next hops read once (parseNextHop parses a URL: a cost per recipient otherwise). */
+  readonly #parsed = new Map<HopSetting, NextHop>();
 
   constructor(config: Config) {
     this.#localDomains = new Set(config.smtp.local_domains.map((domain) => domain.toLowerCase()));
@@ -53,7 +55,13 @@ export class Router {
       return { kind: local, path: this.#delivery[local] };
     }
     const setting: HopSetting | undefined = this.#transportFor(domain) ?? this.#delivery.relay;
-    return setting === undefined ? { kind: "mx", domain } : parseNextHop(setting.url, domain, setting.tls, setting.credentials);
+    if (setting === undefined || setting.url === "mx") return { kind: "mx", domain };
+    let hop = this.#parsed.get(setting);
+    if (hop === undefined) {
+      hop = parseNextHop(setting.url, domain, setting.tls, setting.credentials);
+      this.#parsed.set(setting, hop);
+    }
+    return hop;
   }
 
   /** delivery.transports["example.com"], else [".example.com"] for a subdomain, walking up. */

@@ -1,7 +1,8 @@
 // The scheduler: takes due mail from the spool and runs it through message-run.ts. New mail appears in
 // incoming/ (committed by the SMTP workers, released or flushed by `petrel queue`); a watch on that folder
 // hands each new id over at once, and a scan every few seconds catches anything a watch event missed. A
-// message is moved incoming/ → active/ before its run (an atomic rename: whoever renames first owns it), and
+// message is moved incoming/ → active/ before its run (an atomic rename: whoever renames first owns it; made in a
+// batch with the other messages taken within SPOOL_BATCH_WINDOW, one fsync of each folder for all of them), and
 // deferred/ messages come back when their nextAttemptAt is due. At start, active/ leftovers of a process that
 // died are taken again: their envelopes say which recipients were already delivered.
 // At most max_active messages are in runs at once; more wait in the spool, not in memory.
@@ -9,7 +10,7 @@
 import { type FSWatcher, watch } from "node:fs";
 import type { Logger } from "pino";
 import { SpoolError, type State } from "../queue/spool.ts";
-import { type RunParts, runMessage } from "./message-run.ts";
+import { type RunParts, runMessage, SPOOL_BATCH_WINDOW } from "./message-run.ts";
 
 /** A scan of incoming/ this often, for mail a watch event did not announce. */
 const SCAN_INTERVAL = 5000;
@@ -87,7 +88,7 @@ export class Scheduler {
   async #run(id: string, state: State): Promise<void> {
     const parts = this.#parts;
     try {
-      if (state !== "active") await parts.spool.move(id, state, "active");
+      if (state !== "active") await parts.spool.move(id, state, "active", { window: SPOOL_BATCH_WINDOW });
     } catch (error) {
       if (error instanceof SpoolError && error.code === "SPOOL_NOT_FOUND") return; // moved by someone else first
       this.#log.error({ err: error, queueId: id }, "cannot take the message for delivery");

@@ -109,6 +109,12 @@ export class ReplyChannel {
     return more;
   }
 
+  /** Octets the socket takes before write() answers false (asks the writer to wait); 0 once lost. */
+  get room(): number {
+    if (this.#lost !== undefined) return 0;
+    return Math.max(0, this.#socket.writableHighWaterMark - this.#socket.writableLength);
+  }
+
   /** Counts `replies` more replies owed to what was written already. */
   owe(replies: number): void {
     this.#owed += replies;

@@ -38,8 +38,11 @@ export type OutboundTransaction = {
   /** `size`: the size to declare in SIZE= and to check against the remote's limit (default: message.size). */
   parameters: { size?: number; body?: "7BIT" | "8BITMIME" | "BINARYMIME"; smtputf8?: boolean; ret?: "FULL" | "HDRS"; envid?: string };
   recipients: OutboundRecipient[];
-  /** The body file, streamed, and its size in octets. */
-  message: { path: string; size: number };
+  /**
+   * The body file, streamed, and its size in octets. `bytes`: the whole body already read (a small one, read in
+   * one go by the caller): sent from memory, the file is not opened.
+   */
+  message: { path: string; size: number; bytes?: Buffer };
 };
 
 export type EnvelopePlan =

@@ -137,6 +137,36 @@ describe("SmtpClient conversation", () => {
     assert.equal(String(session.bodies[0]), content);
   });
 
+  it("a body given as bytes is sent from memory, never from the file: by DATA dot-stuffed, by BDAT in 64 KiB chunks", async () => {
+    const text = `Subject: x\r\n\r\n.leading dot\r\n${"a line of text\r\n.and a dot\r\n".repeat(3000)}`;
+    const byData = await server({ extensions: ["PIPELINING", "8BITMIME"] });
+    const client = await SmtpClient.connect(options(byData));
+    const fromMemory = { path: join(bodies, "never-written"), size: text.length, bytes: Buffer.from(text) };
+    assert.deepEqual(codes((await client.send(await transaction(["a@x.test"], "", { message: fromMemory }))).recipients), [250]);
+    await client.quit();
+    await byData.ended[0];
+    assert.equal(String(byData.sessions[0]!.bodies[0]), text.replace(/(^|\r\n)\./g, "$1.."), "DATA: the bytes, dot-stuffed");
+    const small = "Subject: y\r\n\r\n.dot\r\nshort\r\n";
+    const again = await server({ extensions: ["PIPELINING", "8BITMIME"] });
+    const reused = await SmtpClient.connect(options(again));
+    for (let round = 0; round < 2; round++) {
+      const fromMemorySmall = { path: join(bodies, "never-written"), size: small.length, bytes: Buffer.from(small) };
+      assert.deepEqual(codes((await reused.send(await transaction(["a@x.test"], "", { message: fromMemorySmall }))).recipients), [250]);
+    }
+    await reused.quit();
+    await again.ended[0];
+    assert.deepEqual(again.sessions[0]!.bodies.map(String), [small, small].map((body) => body.replace(/(^|\r\n)\./g, "$1..")));
+    const content = binary(70_000);
+    const message = { path: join(bodies, "never-written"), size: content.length, bytes: content };
+    const byChunks = await server({ extensions: ["PIPELINING", "CHUNKING", "BINARYMIME"] });
+    const chunked = await SmtpClient.connect(options(byChunks));
+    assert.deepEqual(codes((await chunked.send(await transaction(["a@x.test"], "", { message, parameters: { body: "BINARYMIME" } }))).recipients), [250]);
+    await chunked.quit();
+    await byChunks.ended[0];
+    assert.ok(byChunks.sessions[0]!.bodies[0]?.equals(content));
+    assert.deepEqual(byChunks.sessions[0]!.commands.filter((c) => c.startsWith("BDAT")), ["BDAT 65536", `BDAT ${content.length - 65536} LAST`]);
+  });
+
   it("a refused BDAT chunk stops the body: the accepted recipients get that reply, and RSET comes next", async () => {
     let chunks = 0;
     const scripted = await server({

@@ -10,10 +10,9 @@
 // is going away: every reply still owed is that 421 (the recipients are deferred) and nothing more is sent.
 
 import { open } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
 import type { Reply } from "../smtp/reply.ts";
 import { replyText } from "../smtp/reply-reader.ts";
-import { sendChunks, sendData } from "./smtp-client-body.ts";
+import { type BodySource, sendChunks, sendData } from "./smtp-client-body.ts";
 import type { ReplyChannel } from "./smtp-client-channel.ts";
 import { type EnvelopePlan, type OutboundTransaction, planEnvelope } from "./smtp-client-envelope.ts";
 import { type ClientStage, SmtpClientError } from "./smtp-client-error.ts";
@@ -46,6 +45,8 @@ export async function runTransaction(channel: ReplyChannel, transaction: Outboun
   if ("refused" in plan) {
     return { result: { mail: plan.refused, recipients: transaction.recipients.map(() => plan.refused) }, reset: settings.resetFirst };
   }
+  const { bytes } = transaction.message;
+  if (bytes !== undefined) return exchange(channel, plan, bytes, settings);
   // Opened before the first command: a missing body file fails here and leaves the session as it was.
   const file = await open(transaction.message.path, "r");
   try {
@@ -60,7 +61,7 @@ export async function runTransaction(channel: ReplyChannel, transaction: Outboun
   }
 }
 
-async function exchange(channel: ReplyChannel, plan: Sending, file: FileHandle, settings: TransactionSettings): Promise<TransactionEnd> {
+async function exchange(channel: ReplyChannel, plan: Sending, file: BodySource, settings: TransactionSettings): Promise<TransactionEnd> {
   const { commandTimeout, dataTimeout } = settings;
   const lmtp = settings.protocol === "lmtp";
   const byData = !plan.chunking;

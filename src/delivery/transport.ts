@@ -11,6 +11,8 @@ export type HopDelivery = {
   /** The recipients going to this next hop, all pending. */
   readonly recipients: readonly SpoolRecipient[];
   readonly bodyPath: string;
+  /** The first `limit` bytes of the body file, read in one go (for a transport that sends a small body whole). */
+  readonly readBody?: (limit: number) => Promise<Buffer>;
 };
 
 export type HopResult = {

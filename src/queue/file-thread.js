@@ -12,7 +12,7 @@
 // Plain JavaScript, checked by tsc through its JSDoc types: a thread that loaded a .ts file would start
 // Node's TypeScript stripper of its own, some 17 MB per thread.
 
-import { closeSync, constants, fdatasyncSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fdatasyncSync, fsyncSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { parentPort, receiveMessageOnPort } from "node:worker_threads";
 
@@ -82,6 +82,34 @@ function syncDirectory(path) {
   const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The file's bytes up to `limit` (all of them without one), in a buffer of its own so that it can be handed to
+ * the event loop without a copy; read until the end or the limit, even if the file grew since fstat.
+ * @param {string} path
+ * @param {number} limit
+ * @returns {Uint8Array}
+ */
+function readStart(path, limit) {
+  const fd = openSync(path, constants.O_RDONLY);
+  try {
+    let data = new Uint8Array(new ArrayBuffer(Math.min(fstatSync(fd).size + 1, limit)));
+    let length = 0;
+    while (length < limit) {
+      if (length === data.length) {
+        const larger = new Uint8Array(new ArrayBuffer(Math.min(data.length * 2, limit)));
+        larger.set(data);
+        data = larger;
+      }
+      const count = readSync(fd, data, length, data.length - length, null);
+      if (count === 0) break;
+      length += count;
+    }
+    return data.subarray(0, length);
   } finally {
     closeSync(fd);
   }
@@ -170,11 +198,64 @@ function failure(id, error) {
 }
 
 /**
+ * Runs `step` on each item; its error is that item's outcome, the others go on.
+ * @template T
+ * @param {readonly T[]} items
+ * @param {(item: T) => void} step
+ * @returns {({ code?: string; message: string } | null)[]}
+ */
+function eachAlone(items, step) {
+  return items.map((item) => {
+    try {
+      step(item);
+      return null;
+    } catch (error) {
+      const { code, message } = /** @type {NodeJS.ErrnoException} */ (error);
+      return { code, message };
+    }
+  });
+}
+
+/**
+ * FileThreads.moveFiles: the renames, then each folder fsynced once.
+ * @param {Extract<FileRequest, { op: "move" }>} request
+ * @returns {FileResult}
+ */
+function moveFiles(request) {
+  const each = eachAlone(request.moves, (move) => renameSync(move.from, move.to));
+  for (const folder of request.folders) syncDirectory(folder);
+  return { id: request.id, each };
+}
+
+/**
+ * FileThreads.removeMessages: the envelopes, their folder fsynced once, then the bodies of those removed.
+ * @param {Extract<FileRequest, { op: "removeMessages" }>} request
+ * @returns {FileResult}
+ */
+function removeMessages(request) {
+  const each = eachAlone(request.removals, (removal) => unlinkSync(removal.envelope));
+  if (each.some((error) => error === null)) syncDirectory(request.folder);
+  request.removals.forEach((removal, index) => {
+    if (each[index] !== null) return;
+    try {
+      unlinkSync(removal.body);
+    } catch (error) {
+      const { code, message } = /** @type {NodeJS.ErrnoException} */ (error);
+      if (code !== "ENOENT") each[index] = { code, message };
+    }
+  });
+  return { id: request.id, each };
+}
+
+/**
  * @param {Exclude<FileRequest, CommitRequest>} request
  * @returns {FileResult}
  */
 function runOne(request) {
   try {
+    if (request.op === "read") return { id: request.id, data: readStart(request.path, request.limit ?? Number.POSITIVE_INFINITY) };
+    if (request.op === "move") return moveFiles(request);
+    if (request.op === "removeMessages") return removeMessages(request);
     if (request.op === "create") syncAndClose(createWritten(request.path, request.data), request.path);
     else syncDirectory(request.path);
     return { id: request.id };
@@ -209,5 +290,8 @@ port.on("message", (/** @type {FileRequest} */ first) => {
     else results.push(runOne(request));
   }
   if (stages.length > 0) results.push(...commitBatch(stages));
-  port.postMessage(results);
+  /** @type {ArrayBuffer[]} */
+  const read = [];
+  for (const result of results) if (result.data !== undefined) read.push(/** @type {ArrayBuffer} */ (result.data.buffer));
+  port.postMessage(results, read);
 });

@@ -79,3 +79,37 @@ test("commitMessage: an envelope that cannot be renamed into place leaves nothin
   );
   assert.deepEqual(await readdir(join(dir, "tmp")), []);
 });
+
+test("readFile hands back every byte of a file, empty or larger than a first guess, and ENOENT/EISDIR as node:fs does", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "petrel-threads-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const threads = new FileThreads(2);
+  const contents = [Buffer.alloc(0), Buffer.from('{"id":"x"}\n'), Buffer.alloc(300_000, 0x41)];
+  await Promise.all(contents.map((bytes, n) => writeFile(join(dir, `f${n}`), bytes)));
+  const read = await Promise.all(contents.map((_, n) => threads.readFile(join(dir, `f${n}`))));
+  for (const [n, bytes] of contents.entries()) assert.deepEqual(read[n], bytes);
+  await assert.rejects(threads.readFile(join(dir, "missing")), { code: "ENOENT" });
+  await assert.rejects(threads.readFile(dir), { code: "EISDIR" });
+});
+
+test("moveFiles and removeMessages: each item alone (a missing one fails only itself), bodies only of removed envelopes", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "petrel-threads-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  for (const folder of ["body", "incoming", "active"]) await mkdir(join(dir, folder));
+  for (const id of ["m1", "m2"]) {
+    await writeFile(join(dir, "incoming", id), "{}");
+    await writeFile(join(dir, "body", id), "body");
+  }
+  const threads = new FileThreads(1);
+  const move = (id: string) => ({ from: join(dir, "incoming", id), to: join(dir, "active", id) });
+  const moved = await threads.moveFiles([move("m1"), move("gone"), move("m2")], [join(dir, "active"), join(dir, "incoming")]);
+  assert.deepEqual(moved.map((error) => (error as NodeJS.ErrnoException | null)?.code ?? null), [null, "ENOENT", null]);
+  assert.deepEqual((await readdir(join(dir, "active"))).sort(), ["m1", "m2"]);
+  await rm(join(dir, "body", "m2")); // a body already gone is no error
+  const removal = (id: string) => ({ envelope: join(dir, "active", id), body: join(dir, "body", id) });
+  const removed = await threads.removeMessages([removal("m1"), removal("gone"), removal("m2")], join(dir, "active"));
+  assert.deepEqual(removed.map((error) => (error as NodeJS.ErrnoException | null)?.code ?? null), [null, "ENOENT", null]);
+  assert.deepEqual(await readdir(join(dir, "active")), []);
+  assert.deepEqual(await readdir(join(dir, "body")), []);
+  await assert.rejects(threads.moveFiles([], [join(dir, "no-such-folder")]), { code: "ENOENT" });
+});

@@ -2,10 +2,10 @@
 // make a write fail with ENOSPC without a full disk. The Node implementation is a thin layer over
 // node:fs/promises; it must never retry, cache or hide an error: the spool decides what errors mean.
 
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { systemErrorCode } from "./spool-errors.ts";
-import { FileThreads } from "./file-threads.ts";
+import { type FileMove, FileThreads, type MessageRemoval } from "./file-threads.ts";
 import { dirname } from "node:path";
 import { DirectorySync } from "./directory-sync.ts";
 
@@ -42,11 +42,27 @@ export interface SpoolDisk {
   remove(path: string): Promise<void>;
   readDirectory(path: string): Promise<string[]>;
   readFile(path: string): Promise<Buffer>;
+  /** The first `limit` bytes of a file (all of it when shorter), read in one go. */
+  readStart(path: string, limit: number): Promise<Buffer>;
   /** Size in bytes, or undefined if there is no such file. */
   sizeOf(path: string): Promise<number | undefined>;
   /** fsync of the directory itself, making the names created or renamed in it durable. */
   syncDirectory(path: string): Promise<void>;
+  /**
+   * Several rename()s, each alone (one that fails does not stop the others), then one syncDirectory() of each of
+   * `folders`, which hold both ends of every rename. Resolves with each rename's error or null; rejects when a
+   * folder cannot be fsynced. One call, so that the Node layer makes one trip to a file thread for a batch.
+   */
+  moveFiles(moves: readonly FileMove[], folders: readonly string[]): Promise<(Error | null)[]>;
+  /**
+   * Removes messages as Spool.remove does one: each envelope removed (alone, as above), `folder` fsynced once,
+   * then the body of each message whose envelope went (one already gone is no error). Resolves with each
+   * message's error or null; rejects when the folder cannot be fsynced (the bodies are then left).
+   */
+  removeMessages(removals: readonly MessageRemoval[], folder: string): Promise<(Error | null)[]>;
 }
+
+export type { FileMove, MessageRemoval };
 
 export type CommitPlan = {
   readonly body: string;
@@ -166,6 +182,37 @@ export function commitMessageWith(disk: SpoolDisk): SpoolDisk["commitMessage"] {
   };
 }
 
+/** Each step on each item, alone: its error, or null. */
+async function eachAlone<T>(items: readonly T[], step: (item: T) => Promise<void>): Promise<(Error | null)[]> {
+  const outcomes: (Error | null)[] = [];
+  for (const item of items) outcomes.push(await step(item).then(() => null, (error: Error) => error));
+  return outcomes;
+}
+
+/** moveFiles() made of a disk's own calls, in the order the file thread follows (for layers that wrap them). */
+export function moveFilesWith(disk: SpoolDisk): SpoolDisk["moveFiles"] {
+  return async (moves, folders) => {
+    const outcomes = await eachAlone(moves, (move) => disk.rename(move.from, move.to));
+    for (const folder of folders) await disk.syncDirectory(folder);
+    return outcomes;
+  };
+}
+
+/** removeMessages() made of a disk's own calls, in the order the file thread follows. */
+export function removeMessagesWith(disk: SpoolDisk): SpoolDisk["removeMessages"] {
+  return async (removals, folder) => {
+    const outcomes = await eachAlone(removals, (removal) => disk.remove(removal.envelope));
+    if (outcomes.some((outcome) => outcome === null)) await disk.syncDirectory(folder);
+    for (const [index, removal] of removals.entries()) {
+      if (outcomes[index] !== null) continue;
+      await disk.remove(removal.body).catch((error: Error) => {
+        if (systemErrorCode(error) !== "ENOENT") outcomes[index] = error;
+      });
+    }
+    return outcomes;
+  };
+}
+
 // The file threads of this process, started on first use (file-threads.ts says why they exist).
 let fileThreads: FileThreads | undefined;
 const threads = (): FileThreads => (fileThreads ??= new FileThreads(2));
@@ -183,7 +230,8 @@ export const nodeSpoolDisk: SpoolDisk = {
   rename: (from, to) => rename(from, to),
   remove: (path) => unlink(path),
   readDirectory: (path) => readdir(path),
-  readFile: (path) => readFile(path),
+  readFile: (path) => threads().readFile(path),
+  readStart: (path, limit) => threads().readFile(path, limit),
   async sizeOf(path) {
     try {
       return (await stat(path)).size;
@@ -193,4 +241,6 @@ export const nodeSpoolDisk: SpoolDisk = {
     }
   },
   syncDirectory: (path) => threads().syncDirectory(path),
+  moveFiles: (moves, folders) => threads().moveFiles(moves, folders),
+  removeMessages: (removals, folder) => threads().removeMessages(removals, folder),
 };

@@ -175,6 +175,35 @@ test("move renames between states and fsyncs both folders after the rename", asy
   await rejectsWithCode(spool.move("01JJJJJJJJJJJJ", "incoming", "hold"), "SPOOL_NOT_FOUND");
 });
 
+test("moves and removals with a window are made as one batch: renames or envelopes first, each folder fsynced once after them, then the bodies", async (t) => {
+  const root = await freshDirectory(t);
+  const { disk, events } = recordingDisk();
+  const spool = await Spool.open(root, { disk });
+  const ids = ["01KKKKKKKKKKK1", "01KKKKKKKKKKK2", "01KKKKKKKKKKK3"];
+  for (const id of ids) await spoolMessage(spool, id, message(10));
+  events.length = 0;
+  const moves = await Promise.allSettled([...ids, "01KKKKKKKKKKK9"].map((id) => spool.move(id, "incoming", "active", { window: 5 })));
+  assert.deepEqual(moves.map((outcome) => outcome.status), ["fulfilled", "fulfilled", "fulfilled", "rejected"]);
+  await rejectsWithCode(Promise.reject((moves[3] as PromiseRejectedResult).reason), "SPOOL_NOT_FOUND");
+  const calls = events.map((event) => `${event.call} ${event.path.slice(root.length + 1)}`);
+  assert.deepEqual(calls.slice(0, 3), ids.map((id) => `rename incoming/${id}`));
+  assert.deepEqual(calls.slice(3).filter((call) => call.startsWith("syncDirectory:start")).sort(), ["syncDirectory:start active", "syncDirectory:start incoming"]);
+  for (const id of ids) assert.equal((await spool.show(id))?.state, "active");
+
+  events.length = 0;
+  const removals = await Promise.allSettled([...ids, "01KKKKKKKKKKK9"].map((id) => spool.remove("active", id, { window: 5 })));
+  assert.deepEqual(removals.map((outcome) => outcome.status), ["fulfilled", "fulfilled", "fulfilled", "rejected"]);
+  await rejectsWithCode(Promise.reject((removals[3] as PromiseRejectedResult).reason), "SPOOL_NOT_FOUND");
+  const order = events.map((event) => `${event.call} ${event.path.slice(root.length + 1).split("/")[0]}`);
+  assert.deepEqual(order, [
+    ...ids.map(() => "remove active"),
+    "syncDirectory:start active",
+    "syncDirectory:end active",
+    ...ids.map(() => "remove body"),
+  ]);
+  assert.deepEqual(await filesIn(root), [], "envelopes and bodies gone");
+});
+
 test("list skips a file that vanishes between readdir and read, and unreadable ones", async (t) => {
   const root = await freshDirectory(t);
   let vanish = "";

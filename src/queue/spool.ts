@@ -8,6 +8,7 @@
 
 import { parseEnvelopeFile, serializeEnvelope } from "./envelope.ts";
 import type { Envelope } from "./envelope.ts";
+import { type BatchMaker, BatchWindow } from "./batch-window.ts";
 import { DirectorySync } from "./directory-sync.ts";
 import { readHeaderSection } from "./header-section.ts";
 import { SpoolMessageWriter } from "./message-writer.ts";
@@ -52,6 +53,9 @@ export type SpoolMessage = {
   bodySize: number | undefined;
 };
 
+/** How long a change may wait for others to be made with it as one batch (one trip, one fsync per folder), in ms. */
+export type SyncWindow = { window?: number };
+
 type SpoolSetup = { paths: SpoolPaths; disk: SpoolDisk; memoryLimit: number; highWater: number };
 
 export class Spool {
@@ -61,6 +65,7 @@ export class Spool {
   readonly #memoryLimit: number;
   readonly #highWater: number;
   readonly #directorySyncs = new Map<string, DirectorySync>();
+  readonly #batches = new Map<string, BatchWindow<string>>();
 
   /** Use Spool.open(). */
   constructor(setup: SpoolSetup) {
@@ -140,10 +145,14 @@ export class Spool {
     return null;
   }
 
-  /** Moves a message between states with one atomic rename, resolved once both folders are fsynced. */
-  async move(id: string, from: State, to: State): Promise<void> {
+  /**
+   * Moves a message between states with one atomic rename, resolved once both folders are fsynced. `window`:
+   * milliseconds the move may wait for others to be made with it, as one batch (batch-window.ts), default none.
+   */
+  async move(id: string, from: State, to: State, { window = 0 }: SyncWindow = {}): Promise<void> {
     checkId(id);
     if (from === to) return;
+    if (window > 0) return this.#batch(`move ${from} ${to} ${window}`, window, (moves) => this.#moveAll(moves, from, to)).add(id);
     try {
       await this.#disk.rename(this.#paths.envelope(from, id), this.#paths.envelope(to, id));
     } catch (error) {
@@ -153,10 +162,7 @@ export class Spool {
       throw spoolErrorFrom(error, `moving message ${id} from ${from}/ to ${to}/`);
     }
     try {
-      await Promise.all([
-        this.#directorySync(this.#paths.folder(to)).sync(),
-        this.#directorySync(this.#paths.folder(from)).sync(),
-      ]);
+      await Promise.all([this.#directorySync(this.#paths.folder(to)).sync(), this.#directorySync(this.#paths.folder(from)).sync()]);
     } catch (error) {
       throw spoolErrorFrom(error, `making the move of message ${id} to ${to}/ durable`);
     }
@@ -193,10 +199,11 @@ export class Spool {
   /**
    * Removes a message that needs nothing more (every recipient final and reported): the envelope first, fsynced,
    * then the body, so that a crash in between leaves an orphan body (removed at recovery), never an envelope
-   * without its body.
+   * without its body. `window`: as for move().
    */
-  async remove(state: State, id: string): Promise<void> {
+  async remove(state: State, id: string, { window = 0 }: SyncWindow = {}): Promise<void> {
     checkId(id);
+    if (window > 0) return this.#batch(`remove ${state} ${window}`, window, (ids) => this.#removeAll(ids, state)).add(id);
     try {
       await this.#disk.remove(this.#paths.envelope(state, id));
     } catch (error) {
@@ -270,28 +277,14 @@ export class Spool {
     }
   }
 
-  /** The first `limit` bytes of a message's body file (all of it when shorter). */
+  /** The first `limit` bytes of a message's body file (all of it when shorter), read in one go. */
   async readBody(id: string, limit: number): Promise<Buffer> {
     checkId(id);
-    let file: SpoolFile;
     try {
-      file = await this.#disk.open(this.#paths.body(id), "read");
+      return await this.#disk.readStart(this.#paths.body(id), limit);
     } catch (error) {
-      throw spoolErrorFrom(error, `opening the body of message ${id}`);
-    }
-    try {
-      const bytes = Buffer.alloc(Math.min(limit, await file.size()));
-      let filled = 0;
-      while (filled < bytes.length) {
-        const read = await file.read(bytes.subarray(filled), filled);
-        if (read === 0) break;
-        filled += read;
-      }
-      return bytes.subarray(0, filled);
-    } catch (error) {
-      throw spoolErrorFrom(error, `reading the body of message ${id}`);
-    } finally {
-      await file.close();
+      const doing = systemErrorCode(error) === "ENOENT" ? "opening" : "reading";
+      throw spoolErrorFrom(error, `${doing} the body of message ${id}`);
     }
   }
 
@@ -299,6 +292,50 @@ export class Spool {
   bodyPath(id: string): string {
     checkId(id);
     return this.#paths.body(id);
+  }
+
+  /** The batch window of one kind of change (made by `make`), created on first use. */
+  #batch(kind: string, window: number, make: BatchMaker<string>): BatchWindow<string> {
+    let batch = this.#batches.get(kind);
+    if (batch === undefined) {
+      batch = new BatchWindow(window, make);
+      this.#batches.set(kind, batch);
+    }
+    return batch;
+  }
+
+  /** move() of several messages at once: the renames, then one fsync of each folder. */
+  async #moveAll(ids: readonly string[], from: State, to: State): Promise<(Error | null)[]> {
+    const moves = ids.map((id) => ({ from: this.#paths.envelope(from, id), to: this.#paths.envelope(to, id) }));
+    let outcomes: (Error | null)[];
+    try {
+      outcomes = await this.#disk.moveFiles(moves, [this.#paths.folder(to), this.#paths.folder(from)]);
+    } catch (error) {
+      return ids.map((id) => spoolErrorFrom(error, `making the move of message ${id} to ${to}/ durable`));
+    }
+    return outcomes.map((error, index) => {
+      const id = ids[index]!;
+      if (error === null) return null;
+      if (systemErrorCode(error) === "ENOENT") return new SpoolError("SPOOL_NOT_FOUND", `no message ${id} in ${from}/`, { cause: error });
+      return spoolErrorFrom(error, `moving message ${id} from ${from}/ to ${to}/`);
+    });
+  }
+
+  /** remove() of several messages at once: the envelopes, one fsync of their folder, then the bodies. */
+  async #removeAll(ids: readonly string[], state: State): Promise<(Error | null)[]> {
+    const removals = ids.map((id) => ({ envelope: this.#paths.envelope(state, id), body: this.#paths.body(id) }));
+    let outcomes: (Error | null)[];
+    try {
+      outcomes = await this.#disk.removeMessages(removals, this.#paths.folder(state));
+    } catch (error) {
+      return ids.map((id) => spoolErrorFrom(error, `removing the body of message ${id}`));
+    }
+    return outcomes.map((error, index) => {
+      const id = ids[index]!;
+      if (error === null) return null;
+      if (systemErrorCode(error) === "ENOENT") return new SpoolError("SPOOL_NOT_FOUND", `no message ${id} in ${state}/`, { cause: error });
+      return spoolErrorFrom(error, `removing message ${id} from ${state}/`);
+    });
   }
 
   #directorySync(folder: string): DirectorySync {
