@@ -107,7 +107,14 @@ async function run(parts: RunParts, envelope: Envelope, lines: HeldLines): Promi
         continue;
       }
     }
-    const routed = parts.router.route(recipient);
+    let routed: ReturnType<Router["route"]>;
+    try {
+      routed = parts.router.route(recipient);
+    } catch (error) {
+      // A route the router cannot read (a rule's URL it does not take): the recipient waits, and is returned at
+      // max_lifetime with this reason, instead of a run that throws for ever.
+      routed = { refused: { kind: "deferred", status: "4.3.5", diagnostic: `cannot route <${recipient.address}>: ${(error as Error).message}` } };
+    }
     if ("refused" in routed) {
       record(parts, envelope, recipient, routed.refused, "(no route)", finals, lines);
       continue;
