@@ -107,29 +107,43 @@ async function startFakeServer(answer: (query: DecodedPacket, transport: "udp" |
     const edns = (query.additionals ?? []).some((record) => record.type === "OPT");
     queries.push({ name: question?.name ?? "", type: question?.type ?? "", transport, edns });
   };
-  const udp: Socket = createSocket("udp4");
-  udp.on("message", (message, peer) => {
-    const query = dnsPacket.decode(message);
-    note(query, "udp");
-    for (const reply of answer(query, "udp")) udp.send(dnsPacket.encode(reply), peer.port, peer.address);
-  });
-  await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
-  const port = udp.address().port;
-  const tcp: Server = createServer((socket) => {
-    let received = Buffer.alloc(0);
-    socket.on("data", (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      if (received.length < 2 || received.length < 2 + received.readUInt16BE(0)) return;
-      const query = dnsPacket.decode(received.subarray(2, 2 + received.readUInt16BE(0)));
-      note(query, "tcp");
-      for (const reply of answer(query, "tcp")) socket.write(dnsPacket.streamEncode(reply));
+  // UDP and TCP on the same port: a port whose TCP side another program holds is given back and another tried
+  // (a UDP socket left open would keep this test file from ever ending).
+  for (let attempt = 1; ; attempt++) {
+    const udp: Socket = createSocket("udp4");
+    udp.on("message", (message, peer) => {
+      const query = dnsPacket.decode(message);
+      note(query, "udp");
+      for (const reply of answer(query, "udp")) udp.send(dnsPacket.encode(reply), peer.port, peer.address);
     });
-    socket.on("error", () => undefined);
-  });
-  await new Promise<void>((resolve, reject) => {
-    tcp.once("error", reject);
-    tcp.listen(port, "127.0.0.1", resolve);
-  });
+    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+    const port = udp.address().port;
+    const tcp: Server = createServer((socket) => {
+      let received = Buffer.alloc(0);
+      socket.on("data", (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        if (received.length < 2 || received.length < 2 + received.readUInt16BE(0)) return;
+        const query = dnsPacket.decode(received.subarray(2, 2 + received.readUInt16BE(0)));
+        note(query, "tcp");
+        for (const reply of answer(query, "tcp")) socket.write(dnsPacket.streamEncode(reply));
+      });
+      socket.on("error", () => undefined);
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once("error", reject);
+        tcp.listen(port, "127.0.0.1", resolve);
+      });
+    } catch (error) {
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
+      if (attempt === 20) throw error;
+      continue;
+    }
+    return fakeServer(port, queries, udp, tcp);
+  }
+}
+
+function fakeServer(port: number, queries: FakeQuery[], udp: Socket, tcp: Server): FakeServer {
   return {
     server: `127.0.0.1:${port}`,
     queries,
