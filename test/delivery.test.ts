@@ -70,7 +70,7 @@ before(async () => {
 after(async () => {
   await petrel?.remove();
   await Promise.all(sinks.map((each) => each.stop()));
-  dns?.stop();
+  await dns?.stop();
 });
 
 async function send(server: Petrel, sender: string, recipients: readonly string[], content: string): Promise<string> {

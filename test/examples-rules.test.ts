@@ -5,15 +5,14 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
-import { Resolver } from "node:dns/promises";
-import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Envelope } from "../src/queue/envelope.ts";
+import { type Dnsmasq, findDnsmasq, startDnsmasq } from "./support/dnsmasq.ts";
 import { freePort, Petrel } from "./support/petrel-process.ts";
 import { queueIdOf, RawClient } from "./support/smtp-client.ts";
 
@@ -86,50 +85,9 @@ async function inQuarantine(petrel: Petrel, id: string): Promise<Envelope> {
 // of every list), NXDOMAIN for the rest of zen.example, REFUSED for every other zone (down.example), and
 // forwarding slow.example to a UDP socket that never answers (a blocklist that has gone quiet).
 
-function findDnsmasq(): string | null {
-  for (const dir of [...(process.env["PATH"] ?? "").split(":"), "/usr/sbin", "/sbin"]) {
-    if (dir !== "" && existsSync(join(dir, "dnsmasq"))) return join(dir, "dnsmasq");
-  }
-  return null;
-}
-
 const DNSMASQ = findDnsmasq();
 
-async function startDnsmasq(binary: string, silent: number): Promise<{ child: ChildProcess; port: number }> {
-  const port = await freePort();
-  const child = spawn(binary, [
-    "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=", "--log-facility=-",
-    `--port=${port}`, "--listen-address=127.0.0.1", "--bind-interfaces",
-    "--local=/zen.example/", "--address=/2.0.0.127.zen.example/127.0.0.2", `--server=/slow.example/127.0.0.1#${silent}`,
-  ], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  await new Promise<void>((resolve, reject) => {
-    const seen = (chunk: Buffer) => {
-      output += chunk;
-      if (/started, version/.test(output)) resolve();
-    };
-    child.stdout!.on("data", seen);
-    child.stderr!.on("data", seen);
-    child.once("exit", (code) => reject(new Error(`dnsmasq exited with ${code}: ${output}`)));
-    child.once("error", reject);
-  });
-  // It says "started" once its sockets are bound; ask it until it answers all the same.
-  const resolver = new Resolver({ timeout: 200, tries: 1 });
-  resolver.setServers([`127.0.0.1:${port}`]);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      assert.deepEqual(await resolver.resolve4("2.0.0.127.zen.example"), ["127.0.0.2"]);
-      return { child, port };
-    } catch (error) {
-      if (attempt === 20) {
-        child.kill();
-        throw new Error(`dnsmasq does not answer: ${String(error)}\n${output}`);
-      }
-    }
-  }
-}
-
-let dnsmasq: { child: ChildProcess; port: number } | null = null;
+let dnsmasq: Dnsmasq | null = null;
 let silent: Socket | null = null;
 let submission = { relay: 0, headers: 0 };
 let scratch = ""; // the archive folder and the users file
@@ -153,7 +111,8 @@ before(async () => {
   await new Promise<void>((resolve) => quiet.bind(0, "127.0.0.1", resolve));
   // Only the servers that need them wait for the users file and for dnsmasq; the others start at once.
   const users = usersFile(scratch);
-  const dns = DNSMASQ === null ? null : startDnsmasq(DNSMASQ, quiet.address().port).then((started) => (dnsmasq = started));
+  const records = ["--local=/zen.example/", "--address=/2.0.0.127.zen.example/127.0.0.2", `--server=/slow.example/127.0.0.1#${quiet.address().port}`];
+  const dns = DNSMASQ === null ? null : startDnsmasq(records, "2.0.0.127.zen.example").then((started) => (dnsmasq = started));
   const configs: Record<string, () => Promise<Petrel>> = {
     relay: async () =>
       Petrel.start({
@@ -195,11 +154,7 @@ before(async () => {
 
 after(async () => {
   await Promise.all(Object.values(servers).map((server) => server.remove()));
-  if (dnsmasq !== null && dnsmasq.child.exitCode === null) {
-    const exited = new Promise((resolve) => dnsmasq!.child.once("exit", resolve));
-    dnsmasq.child.kill();
-    await exited;
-  }
+  await dnsmasq?.stop();
   silent?.close();
   await rm(scratch, { recursive: true, force: true });
 });

@@ -16,7 +16,7 @@ export function findDnsmasq(): string | null {
   return null;
 }
 
-export type Dnsmasq = { readonly port: number; readonly server: string; stop(): void };
+export type Dnsmasq = { readonly port: number; readonly server: string; stop(): Promise<void> };
 
 /** Starts dnsmasq with `records` (its options); `probe` is a name with an A record it must answer. */
 export async function startDnsmasq(records: readonly string[], probe: string): Promise<Dnsmasq> {
@@ -46,7 +46,13 @@ export async function startDnsmasq(records: readonly string[], probe: string): P
   for (let attempt = 1; ; attempt++) {
     try {
       await Promise.race([resolver.resolve4(probe), exited]);
-      return { port, server: `127.0.0.1:${port}`, stop: () => child.kill() };
+      const stop = async (): Promise<void> => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const gone = new Promise((resolve) => child.once("exit", resolve));
+        child.kill();
+        await gone;
+      };
+      return { port, server: `127.0.0.1:${port}`, stop };
     } catch (error) {
       if (attempt === 50 || child.exitCode !== null) {
         child.kill();
