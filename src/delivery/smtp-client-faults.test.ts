@@ -17,20 +17,14 @@ import { promisify } from "node:util";
 import { after, describe, it } from "node:test";
 import { freePort } from "../../test/support/petrel-process.ts";
 import { type ClientStage, type OutboundTransaction, SmtpClient, SmtpClientError, type SmtpClientOptions } from "./smtp-client.ts";
-import { type Answer, CUT, SILENT, ScriptedServer, type ScriptOptions } from "./smtp-client-test-server.ts";
+import { type Answer, CUT, SILENT, type ScriptOptions, scriptedServers } from "./smtp-client-test-server.ts";
 
 const unhandled: unknown[] = [];
 process.on("unhandledRejection", (reason) => unhandled.push(reason));
 const warnings: Error[] = [];
 process.on("warning", (warning) => warnings.push(warning));
 
-const servers: ScriptedServer[] = [];
-after(() => Promise.all(servers.map((s) => s.close())));
-async function server(options: ScriptOptions = {}): Promise<ScriptedServer> {
-  const started = await ScriptedServer.start(options);
-  servers.push(started);
-  return started;
-}
+const server = scriptedServers();
 
 const dir = await mkdtemp(join(tmpdir(), "petrel-client-faults-"));
 after(() => rm(dir, { recursive: true, force: true }));

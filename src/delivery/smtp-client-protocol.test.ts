@@ -9,15 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { type OutboundTransaction, SmtpClient, SmtpClientError, type SmtpClientOptions } from "./smtp-client.ts";
-import { CUT, ScriptedServer, type ScriptOptions } from "./smtp-client-test-server.ts";
+import { CUT, type ScriptedServer, scriptedServers } from "./smtp-client-test-server.ts";
 
-const servers: ScriptedServer[] = [];
-after(() => Promise.all(servers.map((s) => s.close())));
-async function server(options: ScriptOptions = {}): Promise<ScriptedServer> {
-  const started = await ScriptedServer.start(options);
-  servers.push(started);
-  return started;
-}
+const server = scriptedServers();
 
 const bodies = await mkdtemp(join(tmpdir(), "petrel-client-bodies-"));
 after(() => rm(bodies, { recursive: true, force: true }));

@@ -3,6 +3,7 @@
 // that never come, malformed or unsolicited ones, PIPELINING checks, per-recipient LMTP replies, AUTH LOGIN.
 // It records every command line and body it received.
 
+import { after } from "node:test";
 import { createServer, type Server, type Socket } from "node:net";
 
 /** What a hook may answer to a command: reply text (CRLF added per line), CUT (close at once), SILENT (no reply). */
@@ -207,4 +208,15 @@ async function converse(session: ScriptedSession, options: ScriptOptions): Promi
 function finalReplies(lmtp: boolean, accepted: readonly string[], options: ScriptOptions): string {
   if (!lmtp) return "250 2.0.0 queued";
   return accepted.map((address) => options.lmtpReply!(address)).join("\n");
+}
+
+/** A start function for a test file's scripted servers, all closed after the file's tests. */
+export function scriptedServers(): (options?: ScriptOptions) => Promise<ScriptedServer> {
+  const servers: ScriptedServer[] = [];
+  after(() => Promise.all(servers.map((each) => each.close())));
+  return async (options = {}) => {
+    const started = await ScriptedServer.start(options);
+    servers.push(started);
+    return started;
+  };
 }

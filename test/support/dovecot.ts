@@ -13,11 +13,10 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { TestContext } from "node:test";
-import { freePort } from "./petrel-process.ts";
+import { acceptsConnections, freePort } from "./petrel-process.ts";
 
 export type DoveadmResult = { code: number; stdout: Buffer; stderr: string };
 
@@ -185,23 +184,12 @@ export class DovecotLmtp {
       await rm(root, { recursive: true, force: true });
     });
     const lmtp = new DovecotLmtp(root, port);
-    for (const started = Date.now(); !(existsSync(lmtp.socket) && (await accepts(port))); ) {
+    for (const started = Date.now(); !(existsSync(lmtp.socket) && (await acceptsConnections("127.0.0.1", port))); ) {
       if (child.exitCode !== null || Date.now() - started > 10_000) throw new Error(`Dovecot's LMTP server did not start:\n${output}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     return lmtp;
   }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
 }
 
 /** Python's mailbox module reading an mbox or a Maildir: each message's bytes and (mbox) its From_ line. */

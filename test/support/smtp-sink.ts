@@ -5,9 +5,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { acceptsConnections } from "./petrel-process.ts";
 
 export const SMTP_SINK = ["/usr/sbin/smtp-sink", "/usr/bin/smtp-sink"].find((path) => existsSync(path)) ?? null;
 
@@ -19,17 +19,6 @@ export type SmtpSink = {
   stop(): Promise<void>;
 };
 
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
 /** Starts smtp-sink on host:port with `options` (e.g. ["-r", "RCPT"]); ESMTP with every extension it has. */
 export async function startSmtpSink(host: string, port: number, options: readonly string[] = []): Promise<SmtpSink> {
   if (SMTP_SINK === null) throw new Error("smtp-sink is not installed (apt-get install postfix)");
@@ -39,7 +28,7 @@ export async function startSmtpSink(host: string, port: number, options: readonl
   const child: ChildProcess = spawn(SMTP_SINK, ["-u", "nobody", "-d", `${dumps}/%Y%m%d%H%M%S.`, ...options, listen, "100"], { stdio: ["ignore", "ignore", "pipe"] });
   let errors = "";
   child.stderr!.on("data", (chunk: Buffer) => (errors += chunk));
-  for (let attempt = 0; !(await accepts(host, port)); attempt++) {
+  for (let attempt = 0; !(await acceptsConnections(host, port)); attempt++) {
     if (child.exitCode !== null || attempt > 200) throw new Error(`smtp-sink did not start: ${errors}`);
     await new Promise((resolve) => setImmediate(resolve));
   }
