@@ -236,3 +236,10 @@ test("loadConfig reads a file and reports its absolute path as the source", asyn
   assert.equal(source, file);
   assert.equal(config.spool.dir, path.join(tmp, "q"));
 });
+
+test("a delivery next hop: a URL alone or a table, and a wrong one says what is expected, at its line", () => {
+  assert.deepEqual(refusal(`[delivery]\nrelay = "ftp://host:21"\n[delivery.transports]\n"a.example" = { url = "smtp://gw:25", tls = "maybe" }`), [
+    'petrel.toml:2: delivery.relay.url: expected "smtp://host:port", "smtps://host:port", "lmtp://host:port", "unix:/path", "maildir:/path", "mbox:/path" or "mx"',
+    'petrel.toml:4: delivery.transports."a.example".tls: "maybe" is not allowed (expected one of: required, opportunistic, none)',
+  ]);
+});

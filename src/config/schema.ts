@@ -191,14 +191,14 @@ const nextHopUrl = z.string().refine(
   (url) => url === "mx" || /^(smtp|smtps|lmtp):\/\/[^/@]+:\d{1,5}\/?$/.test(url) || /^(unix|maildir|mbox):\/./.test(url),
   { message: 'expected "smtp://host:port", "smtps://host:port", "lmtp://host:port", "unix:/path", "maildir:/path", "mbox:/path" or "mx"' },
 );
-const nextHop = z.union([
-  nextHopUrl.transform((url) => ({ url })),
+const nextHop = z.preprocess(
+  (value) => (typeof value === "string" ? { url: value } : value), // a URL alone is short for { url = ... }
   z.strictObject({
     url: nextHopUrl,
     tls: z.enum(["required", "opportunistic", "none"]).optional(),
     credentials: z.string().min(1).optional(),
   }),
-]);
+);
 
 const configObject = z.strictObject({
   server: z
