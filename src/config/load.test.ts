@@ -243,3 +243,10 @@ test("a delivery next hop: a URL alone or a table, and a wrong one says what is 
     'petrel.toml:4: delivery.transports."a.example".tls: "maybe" is not allowed (expected one of: required, opportunistic, none)',
   ]);
 });
+
+test("networks are checked as the server uses them: a network with host bits set or a bad prefix is refused at its line", () => {
+  assert.deepEqual(refusal(`[smtp]\nrelay_networks = ["10.0.0.0/8",\n  "10.0.0.1/8"]\n[[listener]]\naddress = "127.0.0.1"\nport = 25\nproxy_from = ["::1/129"]\n`), [
+    'petrel.toml:3: smtp.relay_networks[1]: expected an IP address or a network such as "10.0.0.0/8" (bits past the /8 prefix are set)',
+    'petrel.toml:7: listener[0].proxy_from[0]: expected an IP address or a network such as "10.0.0.0/8" (the prefix length must be 0 to 128)',
+  ]);
+});

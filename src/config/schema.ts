@@ -10,6 +10,7 @@ import os from "node:os";
 import { z } from "zod";
 import { defaultListeners } from "./default.ts";
 import { parseDuration, parseSize } from "./units.ts";
+import { networks } from "../rules/objects/networks.ts";
 
 /** Marks schemas whose values need care beyond their JSON type: relative paths, and units to print back. */
 export const valueKinds = z.registry<{ kind: "duration" | "size" | "path" }>();
@@ -106,16 +107,15 @@ const logTarget = z
     }
   });
 
-/** An IP address or a network in CIDR notation. */
-const network = z.string().refine(
-  (text) => {
-    const [address, prefix, extra] = text.split("/");
-    const family = net.isIP(address ?? "");
-    if (family === 0 || extra !== undefined) return false;
-    return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
-  },
-  { message: 'expected an IP address or a network such as "10.0.0.0/8"' },
-);
+/** An IP address or a network in CIDR notation, checked as the server will use it (host bits set are refused). */
+const network = z.string().superRefine((text, ctx) => {
+  try {
+    networks([text]);
+  } catch (error) {
+    const why = error instanceof TypeError ? error.message.replace(/^invalid network "[^"]*": /, "") : String(error);
+    ctx.addIssue({ code: "custom", input: text, message: `expected an IP address or a network such as "10.0.0.0/8" (${why})` });
+  }
+});
 
 const listener = z.strictObject({
   name: z.string().min(1).optional(),

@@ -60,10 +60,10 @@ export class StageContext implements RuleClock {
   readonly settings: Readonly<Record<string, unknown>>;
   readonly now = new Date();
   readonly timeout: number;
-  readonly log: Logger;
   protected readonly setup: StageSetup;
   #rule: LoadedRule | null = null;
   #controller: AbortController | null = null;
+  #log: Logger | null = null;
 
   constructor(stage: Stage, setup: StageSetup) {
     this.stage = stage;
@@ -72,12 +72,19 @@ export class StageContext implements RuleClock {
     this.config = setup.config;
     this.settings = setup.config.rules.settings;
     this.timeout = setup.timeout;
-    const line = (level: "info" | "warn" | "error") => (message: string, fields?: Record<string, unknown>) =>
-      setup.log[level](
-        { ...fields, session: setup.connection.id, queueId: this.logQueueId, stage, rule: this.#rule?.name, file: this.#rule?.file },
-        message,
-      );
-    this.log = { info: line("info"), warn: line("warn"), error: line("error") };
+  }
+
+  /** Made on first use: most rules never log. */
+  get log(): Logger {
+    if (this.#log === null) {
+      const line = (level: "info" | "warn" | "error") => (message: string, fields?: Record<string, unknown>) =>
+        this.setup.log[level](
+          { ...fields, session: this.connection.id, queueId: this.logQueueId, stage: this.stage, rule: this.#rule?.name, file: this.#rule?.file },
+          message,
+        );
+      this.#log = { info: line("info"), warn: line("warn"), error: line("error") };
+    }
+    return this.#log;
   }
 
   /** The message's queue id in the rule's log lines, once there is one (preq). */
@@ -121,13 +128,15 @@ function dsnOf(parameters: RcptParameters): { notify: readonly string[] | undefi
 /** A recipient of the envelope as rules see it (a snapshot). */
 export function recipientView(recipient: EnvelopeRecipient, localDomains: ReadonlySet<string>, sender: Mailbox | null): Recipient {
   const { mailbox, parameters } = recipient;
+  const { notify, orcpt } = dsnOf(parameters);
   return {
     address: mailbox.address,
     local: mailbox.local,
     domain: mailbox.domain,
     isLocal: localDomains.has(mailbox.domain),
     direction: direction(sender?.domain ?? null, mailbox.domain, localDomains),
-    ...dsnOf(parameters),
+    notify,
+    orcpt,
     route: recipient.route,
   };
 }

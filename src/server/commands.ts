@@ -15,7 +15,6 @@ import type { Decision } from "./rule-verdicts.ts";
 import { MailStageContext, RcptStageContext, StageContext, mailboxOf } from "../rules/contexts.ts";
 import { expandAliases, isKnownLocal } from "../rules/local-recipients.ts";
 import { BdatBody, DataBody, RefusedChunk } from "./body-reader.ts";
-import { inNetworks } from "./listener-context.ts";
 
 type Verb = Command["verb"];
 
@@ -62,7 +61,7 @@ function recipientPolicy(session: Session, transaction: Transaction, pending: Re
   const { domain, address } = pending.mailbox;
   if (domain === "") return null; // <Postmaster> (RFC 5321 §4.5.1)
   if (!settings.localDomains.has(domain)) {
-    const mayRelay = session.user !== null || inNetworks(settings.relayNetworks, session.clientAddress);
+    const mayRelay = session.user !== null || settings.relayNetworks.has(session.clientAddress);
     if (!mayRelay) return replies.relayDenied;
   } else if (!isKnownLocal(session.context.localRecipients, address, settings.localDomains)) {
     return replies.unknownRecipient;

@@ -10,7 +10,7 @@ import type { ReadBuffers } from "./read-buffers.ts";
 import { reply, type Reply } from "../smtp/reply.ts";
 import type { TlsSetup } from "./tls-certificate.ts";
 import type { ConnectionLimits } from "./connection-limits.ts";
-import { BlockList } from "node:net";
+import { type Networks, networks } from "../rules/objects/networks.ts";
 import type { AccountStore } from "../accounts/sasl.ts";
 import type { SenderLogins } from "../accounts/sender-logins.ts";
 import type { RuleBook } from "../rules/rule-files.ts";
@@ -52,27 +52,10 @@ export type ListenerSettings = {
   /** AUTH may be used before TLS (listener plaintext_auth). */
   readonly plaintextAuth: boolean;
   /** Who may send a PROXY protocol header (listener proxy_from). */
-  readonly proxyFrom: BlockList;
+  readonly proxyFrom: Networks;
   /** Clients that may relay without AUTH (smtp.relay_networks). */
-  readonly relayNetworks: BlockList;
+  readonly relayNetworks: Networks;
 };
-
-/** Whether `address` is in `blocks` (an IPv4 client of a dual-stack listener comes as ::ffff:a.b.c.d). */
-export function inNetworks(blocks: BlockList, address: string): boolean {
-  const plain = address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
-  return blocks.check(plain, plain.includes(":") ? "ipv6" : "ipv4");
-}
-
-function networks(list: readonly string[]): BlockList {
-  const blocks = new BlockList();
-  for (const entry of list) {
-    const [address, prefix] = entry.split("/") as [string, string | undefined];
-    const family = address.includes(":") ? "ipv6" : "ipv4";
-    if (prefix === undefined) blocks.addAddress(address, family);
-    else blocks.addSubnet(address, Number(prefix), family);
-  }
-  return blocks;
-}
 
 const AUTH = "AUTH PLAIN LOGIN SCRAM-SHA-256";
 

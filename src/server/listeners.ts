@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type Server as TlsServer, TLSSocket } from "node:tls";
 import type { Config } from "../config/schema.ts";
 import { Session } from "./session.ts";
-import { inNetworks, listenerSettings, type ListenerConfig, type ListenerContext } from "./listener-context.ts";
+import { listenerSettings, type ListenerConfig, type ListenerContext } from "./listener-context.ts";
 import { ConnectionLimits, type ConnectionPolicy } from "./connection-limits.ts";
 import { formatReply } from "../smtp/reply.ts";
 import { replies } from "../smtp/replies.ts";
@@ -106,7 +106,7 @@ export class Listeners {
     const log = context.logs.module("smtp", "mail");
     const peer = socket.remoteAddress ?? "unknown";
     socket.on("error", () => {});
-    if (!inNetworks(context.settings.proxyFrom, peer)) {
+    if (!context.settings.proxyFrom.has(peer)) {
       log.info({ event: "proxy-refused", peer, reason: "not in proxy_from" }, "PROXY header from an untrusted address");
       socket.destroy();
       return;

@@ -8,20 +8,25 @@ import type { StageContext, StageSetup } from "../rules/contexts.ts";
 import { runStage } from "../rules/run-stage.ts";
 import { CONTINUE, type Decision, decide } from "./rule-verdicts.ts";
 import type { Session } from "./session.ts";
-import { inNetworks } from "./listener-context.ts";
 
-/** The connection as rules see it at this moment (HELO, TLS and AUTH change as the session goes on). */
-export function connectionOf(session: Session, clientName: string | null): Connection {
+/**
+ * The connection as rules see it at this moment (HELO, TLS and AUTH change as the session goes on): frozen, and
+ * the same object from stage to stage while none of that changes.
+ */
+function connectionOf(session: Session, clientName: string | null): Connection {
+  const helo = session.greeting === "none" ? null : session.helo;
+  const known = session.rulesSetup?.connection;
+  if (known?.helo === helo && known.tls === session.tls && known.user === session.user && known.client.name === clientName) return known;
   const listener = session.context.listener;
-  return {
+  return Object.freeze({
     id: session.id,
-    client: { address: session.clientAddress, port: session.clientPort, name: clientName },
-    server: { address: session.serverAddress, port: session.serverPort },
-    listener: { name: listener.name, role: listener.role },
+    client: Object.freeze({ address: session.clientAddress, port: session.clientPort, name: clientName }),
+    server: Object.freeze({ address: session.serverAddress, port: session.serverPort }),
+    listener: Object.freeze({ name: listener.name, role: listener.role }),
     tls: session.tls,
-    helo: session.greeting === "none" ? null : session.helo,
+    helo,
     user: session.user,
-  };
+  });
 }
 
 /**
@@ -50,17 +55,20 @@ export function withRules(
   return session.clientName.then(run);
 }
 
-/** What every stage's ctx is built from. */
+/** What every stage's ctx is built from: one object per session, made again only when its connection changes. */
 export function stageSetup(session: Session, clientName: string | null): StageSetup {
+  const connection = connectionOf(session, clientName);
+  if (session.rulesSetup?.connection === connection) return session.rulesSetup;
   const { rules, settings } = session.context;
-  return {
-    connection: connectionOf(session, clientName),
+  session.rulesSetup = Object.freeze({
+    connection,
     log: rules.log,
     config: rules.config,
     timeout: rules.timeout,
     localDomains: settings.localDomains,
-    inRelayNetworks: (address) => inNetworks(settings.relayNetworks, address),
-  };
+    inRelayNetworks: (address: string) => settings.relayNetworks.has(address),
+  });
+  return session.rulesSetup;
 }
 
 /** Applies a refusal; true when the handler must stop there. */

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type SaslExchange, type SaslMechanism, startSasl } from "../accounts/sasl.ts";
 import { answerSasl } from "./auth-dialogue.ts";
 import { withRules } from "./rule-stages.ts";
-import { StageContext } from "../rules/contexts.ts";
+import { StageContext, type StageSetup } from "../rules/contexts.ts";
 import type { Logger } from "pino";
 import { CommandLineReader, LINE_TOO_LONG } from "../smtp/command-line.ts";
 import { formatReply, type Reply } from "../smtp/reply.ts";
@@ -53,6 +53,8 @@ export class Session {
   tls: { readonly version: string; readonly cipher: string } | null = null;
   /** The authenticated user (AUTH), if any. */
   user: string | null = null;
+  /** What rules see of this session, kept while it does not change (rule-stages.ts). */
+  rulesSetup: StageSetup | null = null;
   /** Set by a faccept before MAIL: no rule runs again in this session. */
   private rulesOff = false;
   /** An AUTH exchange in progress: the next lines are SASL responses, not commands. */

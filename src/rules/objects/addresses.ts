@@ -7,7 +7,8 @@
 //   domainList(["example.org",         // exactly example.org
 //               ".example.com"])       // example.com and any domain under it
 //
-// A lookup costs a few hash-set probes, one per label of the domain, however long the list. Comparisons
+// A lookup costs a few hash-set probes, one per label of the domain, however long the list (the folded forms
+// of the addresses and domains asked about lately are kept, so asking many lists costs little more). Comparisons
 // ignore case in the domain and, by choice, in the local part as well: RFC 5321 §2.4 lets a local part be
 // case-sensitive but discourages relying on it, hardly any mail system does, Postfix's access tables fold it
 // too, and a list that missed Alice@example.org for alice@example.org would be a hole. A quoted local part is
@@ -47,12 +48,10 @@ export function addressList(entries: readonly string[]): AddressList {
   }
   return Object.freeze({
     has(address: string): boolean {
-      const at = address.lastIndexOf("@");
-      const local = foldLocal(at === -1 ? address : address.slice(0, at));
-      if (locals.has(local)) return true;
-      if (at === -1) return false;
-      const domain = foldDomain(address.slice(at + 1));
-      return addresses.has(`${local}@${domain}`) || domains.has(domain) || under(parents, domain);
+      const folded = foldedAddress(address);
+      if (locals.has(folded.local)) return true;
+      if (folded.domain === null) return false;
+      return addresses.has(folded.whole) || domains.has(folded.domain[0]!) || under(parents, folded.domain);
     },
   });
 }
@@ -68,21 +67,56 @@ export function domainList(entries: readonly string[]): DomainList {
   }
   return Object.freeze({
     has(domain: string): boolean {
-      const folded = foldDomain(domain);
-      return domains.has(folded) || under(parents, folded);
+      const folded = foldedDomain(domain);
+      return domains.has(folded[0]!) || under(parents, folded);
     },
   });
 }
 
-/** Whether the domain is one of `parents` or under one: tries the domain, then each parent of it in turn. */
-function under(parents: ReadonlySet<string>, domain: string): boolean {
+/** Whether the domain (its folded form and parents, from foldedDomain) is one of `parents` or under one. */
+function under(parents: ReadonlySet<string>, domain: FoldedDomain): boolean {
   if (parents.size === 0) return false;
-  for (let suffix = domain; ; ) {
-    if (parents.has(suffix)) return true;
-    const dot = suffix.indexOf(".");
-    if (dot === -1) return false;
-    suffix = suffix.slice(dot + 1);
-  }
+  for (const suffix of domain) if (parents.has(suffix)) return true;
+  return false;
+}
+
+/** A domain folded (first) and each of its parents in turn: a.b.example, b.example, example. */
+type FoldedDomain = readonly string[];
+/** An address folded: the local part and, when it has a domain, `local@domain` and the domain. */
+type FoldedAddress =
+  | { readonly local: string; readonly domain: null }
+  | { readonly local: string; readonly whole: string; readonly domain: FoldedDomain };
+
+/**
+ * The domains and addresses looked up lately, folded: a rule set asks many lists about the same sender,
+ * recipient and HELO name, and folding (and cutting a domain into its parents) is most of a lookup's cost.
+ */
+const recentDomains = new Map<string, FoldedDomain>();
+const recentAddresses = new Map<string, FoldedAddress>();
+const RECENT_LIMIT = 256;
+
+function remembered<T>(recent: Map<string, T>, key: string, value: T): T {
+  if (recent.size >= RECENT_LIMIT) recent.delete(recent.keys().next().value!);
+  recent.set(key, value);
+  return value;
+}
+
+function foldedDomain(domain: string): FoldedDomain {
+  const known = recentDomains.get(domain);
+  if (known !== undefined) return known;
+  const suffixes = [foldDomain(domain)];
+  for (let dot = suffixes[0]!.indexOf("."); dot !== -1; dot = suffixes[0]!.indexOf(".", dot + 1)) suffixes.push(suffixes[0]!.slice(dot + 1));
+  return remembered(recentDomains, domain, Object.freeze(suffixes));
+}
+
+function foldedAddress(address: string): FoldedAddress {
+  const known = recentAddresses.get(address);
+  if (known !== undefined) return known;
+  const at = address.lastIndexOf("@");
+  const local = foldLocal(at === -1 ? address : address.slice(0, at));
+  if (at === -1) return remembered(recentAddresses, address, Object.freeze({ local, domain: null }));
+  const domain = foldedDomain(address.slice(at + 1));
+  return remembered(recentAddresses, address, Object.freeze({ local, whole: `${local}@${domain[0]}`, domain }));
 }
 
 function foldLocal(local: string): string {

@@ -93,6 +93,30 @@ describe("networks", () => {
     assert.equal(networks(["::ffff:192.0.2.0/120"]).has("192.0.2.99"), true);
   });
 
+  it("answers as a range check would, for random networks of every prefix length and random addresses", () => {
+    // A seeded generator (so a failure repeats): networks of lengths 8-32 and addresses near and inside them.
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const dotted = (value: number) => [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".");
+    const entries: { base: number; size: number }[] = [];
+    for (let index = 0; index < 200; index++) {
+      const length = Math.floor(random() * 25) + 8;
+      const size = 2 ** (32 - length);
+      entries.push({ base: Math.floor((random() * 2 ** 32) / size) * size, size });
+    }
+    const set = networks(entries.map(({ base, size }) => `${dotted(base)}/${32 - Math.log2(size)}`));
+    for (let index = 0; index < 5000; index++) {
+      const near = entries[index % entries.length]!;
+      const value = index % 2 === 0 ? Math.floor(random() * 2 ** 32) : (near.base + Math.floor((random() - 0.1) * near.size * 1.2) + 2 ** 32) % 2 ** 32;
+      const expected = entries.some(({ base, size }) => value >= base && value < base + size);
+      assert.equal(set.has(dotted(value)), expected, dotted(value));
+      assert.equal(set.has(`::ffff:${dotted(value)}`), expected, `::ffff:${dotted(value)}`);
+    }
+  });
+
   it("the set cannot be changed", () => {
     assert.ok(Object.isFrozen(LIST));
   });
