@@ -205,7 +205,7 @@ const table: { readonly [V in Verb]: Handler<V> } = {
   NOOP: answer(replies.ok),
 
   QUIT(session) {
-    session.close(replies.closing);
+    session.quit();
     return undefined;
   },
 

@@ -232,7 +232,18 @@ export class Session {
     this.socket.end();
   }
 
-  /** Counts a refused command; past the limit the session ends with 421. */
+  /**
+   * QUIT: the closing reply, then the connection closes as soon as it is written, without waiting for the
+   * client's end (RFC 5321 §4.1.1.10: the server closes after replying). Nothing the client sends after QUIT is
+   * read, so a client that resets the connection on its way out costs nothing more. Other closings (421 and the
+   * like) keep reading until the client has closed, so that a client still sending sees the reply.
+   */
+  quit(): void {
+    if (this.mode === "closed") return;
+    this.close(replies.closing);
+    this.socket.end(() => this.socket.destroy());
+  }
+
   /**
    * A refusal that counts against the client: past `error_delay_after` errors each one is answered later and
    * later (a tarpit: error_delay times the errors past that point, at most 30 s); at max_errors the session ends
