@@ -93,6 +93,18 @@ test("set() replaces the first field where it is and removes the others of that 
   assert.equal(headers.get("date"), "Sat, 1 Mar 2025 10:00:00 +0000");
 });
 
+test("a value read before an edit is not what get() answers after it", () => {
+  const headers = new HeaderFields(sample);
+  assert.equal(headers.get("To"), "bob@example.net");
+  headers.set("To", "dave@example.net");
+  assert.equal(headers.get("To"), "dave@example.net");
+  headers.rename("To", "X-Original-To");
+  assert.equal(headers.get("To"), undefined);
+  assert.equal(headers.get("X-Original-To"), "dave@example.net");
+  headers.remove("X-Original-To");
+  assert.equal(headers.get("X-Original-To"), undefined);
+});
+
 test("set() to the same bytes changes nothing", () => {
   const headers = new HeaderFields(section("Subject: same\r\n"));
   headers.set("Subject", "same");

@@ -43,6 +43,8 @@ export class HeaderFields {
   readonly #section: Buffer;
   /** Parsed on first use: most messages pass rules that never look at a header, or at only a few. */
   #parsed: Field[] | null = null;
+  /** Values read so far (rules often ask for the same field twice); fields are immutable, an edit makes new ones. */
+  readonly #values = new Map<Field, string>();
   #changed = false;
 
   constructor(section: Buffer) {
@@ -70,8 +72,17 @@ export class HeaderFields {
 
   /** The first field's value: unfolded, trimmed, decoded as UTF-8. */
   get(name: string): string | undefined {
-    const field = this.#fields.find(matches(name));
-    return field === undefined ? undefined : fieldValue(field);
+    const key = name.toLowerCase();
+    for (const field of this.#fields) {
+      if (field.key !== key) continue;
+      let value = this.#values.get(field);
+      if (value === undefined) {
+        value = fieldValue(field);
+        this.#values.set(field, value);
+      }
+      return value;
+    }
+    return undefined;
   }
 
   /** Like get(), with RFC 2047 encoded-words decoded. */
@@ -85,7 +96,9 @@ export class HeaderFields {
   }
 
   has(name: string): boolean {
-    return this.#fields.some(matches(name));
+    const key = name.toLowerCase();
+    for (const field of this.#fields) if (field.key === key) return true;
+    return false;
   }
 
   count(name: string): number {

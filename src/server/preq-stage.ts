@@ -38,7 +38,7 @@ export async function preqStage(session: Session, transaction: Transaction): Pro
   const ctx = new MessageStageContext(
     "preq",
     {
-      ...stageSetup(session, await session.clientName),
+      ...stageSetup(session, session.knownClientName !== undefined ? session.knownClientName : await session.clientName),
       envelope: transaction,
       mail: transaction.mailInfo,
     },
