@@ -1,6 +1,6 @@
 // `petrel rules check` and `petrel rules test` as an administrator runs them, on the fixtures' rule files and
 // on broken ones written here: type errors with file:line:column, files the server would refuse, and one
-// transaction run through the rules with every verdict and reply printed.
+// transaction run through the rules with every verdict and reply printed, then the stages after the queue.
 
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -11,6 +11,7 @@ import { runPetrel } from "./support/petrel-process.ts";
 
 const VERDICTS = new URL("./fixtures/rules/verdicts.ts", import.meta.url).pathname;
 const PREQ = new URL("./fixtures/rules/preq.ts", import.meta.url).pathname;
+const QUEUE_STAGES = new URL("./fixtures/rules/queue-stages.ts", import.meta.url).pathname;
 let dir: string;
 
 before(async () => {
@@ -68,6 +69,26 @@ test("rules test: --client decides at connect; a message file goes through preq 
   const edited = await runPetrel(["rules", "test", PREQ, "--from", "a@example.org", "--to", "b@localhost", "--message", message]);
   assert.equal(edited.code, 0, edited.stderr);
   assert.match(edited.stdout, /headers:\n {4}Received: [\s\S]*\n {4}X-Added: by a rule\n {4}Subject: edited\n {4}X-New: 1\n {4}X-Bottom: last\n/);
+});
+
+test("rules test: the postq and delivery rules run on the queued message, and each copy's next hop is shown", async () => {
+  const config = join(dir, "queue-stages.toml");
+  await writeFile(config, '[smtp]\nlocal_domains = ["petrel.test"]\nrelay_networks = ["192.0.2.0/24"]\n[rules.settings]\nmbox_dir = "/var/mail/archive"\n');
+  const to = ["postq-bcc@petrel.test", "del-reject@petrel.test", "del-route@petrel.test", "someone@elsewhere.example"].flatMap((address) => ["--to", address]);
+  const result = await runPetrel(["rules", "test", QUEUE_STAGES, "--config", config, "--from", "a@petrel.test", ...to]);
+  assert.equal(result.code, 0, result.stderr);
+  const after = result.stdout.slice(result.stdout.indexOf("\nafter the queue"));
+  assert.match(after, /^ {2}postq: deliver$/m);
+  assert.match(after, /^ {2}delivery <postq-bcc@petrel\.test>: deliver to maildir:\S+\/var\/mail\/petrel\.test\/postq-bcc$/m);
+  assert.match(after, /^ {2}delivery <del-reject@petrel\.test>: fails, a DSN goes to the sender: 550 5\.7\.1 no delivery to del-reject@petrel\.test\n {5}rule delivery\/byRecipient: reject$/m);
+  assert.match(after, /^ {2}delivery <del-route@petrel\.test>: deliver to mbox:\/var\/mail\/archive\/del-route$/m);
+  assert.match(after, /^ {2}delivery <archive@petrel\.test>: deliver to mbox:\/var\/mail\/archive\/archive$/m, "the copy the postq rule added");
+  assert.match(after, /^ {2}delivery <someone@elsewhere\.example>: deliver to mx:elsewhere\.example$/m);
+  assert.doesNotMatch(after, /nothing is delivered[\s\S]*after the queue/, "one message, one section");
+
+  const held = await runPetrel(["rules", "test", QUEUE_STAGES, "--config", config, "--from", "a@petrel.test", "--to", "postq-tempfail@petrel.test"]);
+  assert.match(held.stdout, /^ {2}postq: every recipient waits, postq runs again at the next try: 451 4\.7\.1 not now\n {5}rule postq\/byFirstRecipient: tempfail$/m);
+  assert.doesNotMatch(held.stdout, /delivery </, "no delivery line after a postq verdict that holds the message");
 });
 
 test("rules test: a missing --to is a usage error", async () => {

@@ -3,7 +3,8 @@
 // this process (the real listener, session and rules code, on a loopback port, with the configuration's
 // policy but a throw-away spool, certificate and logs), talks SMTP to it as the client would (a PROXY header
 // gives it the --client address; --user authenticates on a submission listener), and prints the dialogue with
-// each rule verdict under the reply it led to, then what was queued: envelope, routes, header section.
+// each rule verdict under the reply it led to, then what was queued: envelope, routes, header section; then the
+// postq and delivery rules' decisions and where each copy would go (rules-trial-queue.ts).
 
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
@@ -22,6 +23,7 @@ import { Listeners } from "../server/listeners.ts";
 import { ReadBuffers } from "../server/read-buffers.ts";
 import { servedParts } from "../server/served-parts.ts";
 import { ensureCertificate } from "../server/tls-certificate.ts";
+import { afterQueue } from "./rules-trial-queue.ts";
 
 type Writable<T> = { -readonly [K in keyof T]: Writable<T[K]> };
 
@@ -210,6 +212,10 @@ export async function runRulesTrial(argv: string[], config: Config, out: NodeJS.
     await report(settings.spool.dir, out);
     await dialogue.send("QUIT");
     socket.destroy();
+    await afterQueue(settings, spool, logs.module("rules", "mail"), async (line) => {
+      out.write(`${line}\n`);
+      for (const verdict of await log.verdicts()) out.write(`     ${verdict}\n`);
+    });
     return 0;
   } catch (error) {
     err.write(`petrel rules test: ${error instanceof Error ? error.message : String(error)}\n`);
