@@ -5,7 +5,10 @@
 // header says ESMTPSA (STARTTLS + AUTH) or ESMTPA (AUTH in clear, to loopback only); a wrong password is refused
 // for good (535: failed, DSN to the sender); tls = "required" to a server without STARTTLS defers; one message's
 // recipients reach the receivers their routes name; a rule route without a port is tried on the scheme's port
-// (25); the password never appears in the sender's files or logs.
+// (25); the password never appears in the sender's files or logs. Certificates: the hub has one for its name and
+// 127.0.0.1 (made with openssl); a relay with tls = "required" must present one that verifies against
+// delivery.tls_ca_file and the address it is reached at (127.0.0.2 does not match: deferred, 4.7.5), unless the
+// next hop says verify = false.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -25,7 +28,8 @@ const PASSWORD = "hub password 7Qe!x";
 
 let secrets: string; // outside the sender's directory: the password files
 let hub: Petrel;
-let hubPort = 0; // the hub's submission listener
+let hubPort = 0; // the hub's submission listener, on 127.0.0.1 (in its certificate) and 127.0.0.2 (not in it)
+let hubOtherPort = 0;
 let sender: Petrel;
 let transportSink: SmtpSink; // delivery.transports (no STARTTLS: tls = "required" to it defers)
 let ruleSink: SmtpSink; // a rule's route
@@ -65,11 +69,15 @@ before(async () => {
   await writeFile(join(secrets, "wrong.password"), "not the password\n", { mode: 0o600 });
   await writeFile(join(secrets, "routes.ts"), RULES);
   const accounts = await hubAccounts(secrets);
+  const certificate = await hubCertificate(secrets);
   hubPort = await freePort();
+  hubOtherPort = await freePort("127.0.0.2");
   hub = await Petrel.start({
     toml: [
       `[auth]\nusers = "${accounts.users}"\nsender_logins = "${accounts.senderLogins}"\nfailure_delay = "10ms"\nmax_failures = 100`,
+      `[tls]\ncertificate = "${certificate.certificate}"\nkey = "${certificate.key}"`,
       `[[listener]]\nname = "submission"\naddress = "127.0.0.1"\nport = ${hubPort}\nrole = "submission"\nplaintext_auth = true`,
+      `[[listener]]\nname = "submission-other"\naddress = "127.0.0.2"\nport = ${hubOtherPort}\nrole = "submission"\nplaintext_auth = true`,
     ].join("\n"),
   });
   transportSink = await startSmtpSink("127.0.0.31", await freePort("127.0.0.31"));
@@ -82,7 +90,11 @@ before(async () => {
       `[rules]\nfiles = ["${join(secrets, "routes.ts")}"]`,
       `[rules.settings]\nhub_url = "${hubUrl}"\nsink_url = "smtp://127.0.0.32:${ruleSink.port}"\nstrict_url = "${sinkUrl}"`,
       `[delivery]\nrelay = { url = "${hubUrl}", tls = "opportunistic", credentials = "hub" }\nretry_min = "1s"\nretry_max = "2s"`,
+      `tls_ca_file = "${certificate.certificate}"`,
       `[delivery.transports]\n"wrong.example" = { url = "${hubUrl}", credentials = "wrong" }`,
+      `"verified.example" = { url = "${hubUrl}", tls = "required", credentials = "hub" }`,
+      `"mismatch.example" = { url = "smtp://127.0.0.2:${hubOtherPort}", tls = "required", credentials = "hub" }`,
+      `"unverified.example" = { url = "smtp://127.0.0.2:${hubOtherPort}", tls = "required", credentials = "hub", verify = false }`,
       `"strict.example" = { url = "${sinkUrl}", tls = "required" }\n"sink.example" = "${sinkUrl}"`,
       `[delivery.credentials]\nhub = { user = "${USER}", password_file = "${join(secrets, "hub.password")}" }`,
       `wrong = { user = "${USER}", password_file = "${join(secrets, "wrong.password")}" }`,
@@ -96,6 +108,17 @@ after(async () => {
   await Promise.all([transportSink?.stop(), ruleSink?.stop()]);
   if (secrets !== undefined) await rm(secrets, { recursive: true, force: true });
 });
+
+/** A self-signed certificate for hub.petrel.test and 127.0.0.1 (its own authority), made with openssl. */
+async function hubCertificate(dir: string): Promise<{ certificate: string; key: string }> {
+  const certificate = join(dir, "hub.crt");
+  const key = join(dir, "hub.key");
+  const args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"];
+  args.push("-keyout", key, "-out", certificate, "-subj", "/CN=hub.petrel.test", "-addext", "subjectAltName=DNS:hub.petrel.test,IP:127.0.0.1");
+  const code = await new Promise<number | null>((resolve) => spawn("openssl", args, { stdio: "ignore" }).on("close", resolve));
+  assert.equal(code, 0, "openssl req");
+  return { certificate, key };
+}
 
 async function send(recipients: readonly string[], content: string): Promise<string> {
   const client = await RawClient.greeted(sender.port, { ehlo: "client.example" });
@@ -178,6 +201,19 @@ test('tls = "required" (a transports entry, a rule route\'s default) to a server
   const envelope = JSON.parse(await readFile(join(sender.spool, "deferred", id), "utf8")) as { recipients: Array<{ route?: { credentials?: string } }> };
   assert.equal(envelope.recipients[1]?.route?.credentials, "hub", "the queued route names its credentials, and only names them");
   assert.ok(!(await transportSink.messages()).some((message) => message.includes("<strict-1@petrel.test>")), "nothing went out in clear");
+});
+
+test('tls = "required": the relay\'s certificate must verify against delivery.tls_ca_file and its address; verify = false takes any', { skip }, async () => {
+  const recipients = ["a@verified.example", "b@mismatch.example", "c@unverified.example"];
+  const id = await send(recipients, "Subject: verified\r\nMessage-ID: <verify-1@petrel.test>\r\n\r\nx\r\n");
+  const verified = await firstAttempt(sender, id, "a@verified.example", "delivered");
+  assert.match((await hubReceived(hubId(verified))).received, / with ESMTPSA id /);
+  const mismatch = await firstAttempt(sender, id, "b@mismatch.example", "deferred");
+  assert.equal(mismatch["status"], "4.7.5");
+  assert.match(String(mismatch["reply"]), /IP: 127\.0\.0\.2 is not in the cert's list|certificate/i);
+  const unverified = await firstAttempt(sender, id, "c@unverified.example", "delivered");
+  assert.match((await hubReceived(hubId(unverified))).received, / with ESMTPSA id /);
+  assert.deepEqual((await hub.spooled(hubId(unverified))).envelope.recipients.map((recipient) => recipient.address), ["c@unverified.example"]);
 });
 
 test("one message, three routes: a transports entry, a rule route to a sink, a rule route to the hub with AUTH in clear (ESMTPA)", { skip }, async () => {

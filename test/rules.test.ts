@@ -130,6 +130,7 @@ test("rcpt: reject refuses one recipient, accept skips the relay control, routes
   assert.equal((await client.command("RCPT TO:<accept@elsewhere.example>"))?.code, 250, "accept: the rule vouches for it");
   assert.equal((await client.command("RCPT TO:<maildir@localhost>"))?.code, 250);
   assert.equal((await client.command("RCPT TO:<relay@petrel.test>"))?.code, 250);
+  assert.equal((await client.command("RCPT TO:<relay-unverified@petrel.test>"))?.code, 250);
   assert.equal((await client.command("RCPT TO:<bcc@localhost>"))?.code, 250);
   assert.equal((await client.command("RCPT TO:<rewrite@localhost>"))?.code, 250);
   assert.match((await client.command("RCPT TO:<badroute@localhost>"))?.text ?? "", /^451 4\.3\.0/, "credentials in a URL are an error");
@@ -142,6 +143,7 @@ test("rcpt: reject refuses one recipient, accept skips the relay control, routes
       ["accept@elsewhere.example", undefined],
       ["maildir@localhost", { kind: "maildir", path: "/var/mail/maildir" }],
       ["relay@petrel.test", { kind: "relay", url: "smtp://smarthost.petrel.test:587", tls: "starttls", credentials: "smarthost" }],
+      ["relay-unverified@petrel.test", { kind: "relay", url: "smtp://lab.petrel.test:25", tls: "starttls", verify: false }],
       ["archive@localhost", { kind: "mbox", path: "/var/mail/archive" }],
       ["bcc@localhost", undefined],
       ["rewritten@localhost", undefined],

@@ -185,7 +185,8 @@ function isResolverAddress(text: string): boolean {
 /**
  * Where mail goes next: "smtp://host:port" (STARTTLS when offered), "smtps://host:port", "lmtp://host:port",
  * "unix:/path" (LMTP), "maildir:/path", "mbox:/path" or "mx"; or a table with `url`, `tls` ("required",
- * "opportunistic", "none"; smtps:// is always TLS) and `credentials` (a name in delivery.credentials).
+ * "opportunistic", "none"; smtps:// is always TLS), `credentials` (a name in delivery.credentials) and `verify`
+ * (false: do not verify the certificate of a required or implicit TLS connection; default true).
  */
 const nextHopUrl = z.string().refine(
   (url) => url === "mx" || /^(smtp|smtps|lmtp):\/\/[^/@]+:\d{1,5}\/?$/.test(url) || /^(unix|maildir|mbox):\/./.test(url),
@@ -197,6 +198,7 @@ const nextHop = z.preprocess(
     url: nextHopUrl,
     tls: z.enum(["required", "opportunistic", "none"]).optional(),
     credentials: z.string().min(1).optional(),
+    verify: z.boolean().optional(),
   }),
 );
 
@@ -307,6 +309,8 @@ const configObject = z.strictObject({
       // Credentials relays and rule routes name: { user = "...", password_file = "..." }; never in queue files.
       credentials: z.record(z.string().min(1), z.strictObject({ user: z.string().min(1), password_file: filePath() })).default({}),
       tls: z.enum(["opportunistic", "required", "none"]).default("opportunistic"), // STARTTLS to MX hosts
+      // Certificate authorities (PEM) trusted for relays, besides Node's own list (Mozilla's).
+      tls_ca_file: filePath().optional(),
       mx_port: z.int().min(1).max(65535).default(25),
       address_families: z.array(z.enum(["ipv4", "ipv6"])).min(1).default(["ipv4", "ipv6"]), // tried in this order
       helo_name: domainName("a host name", "mx.example.org").optional(), // default: server.hostname

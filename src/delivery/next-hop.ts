@@ -7,7 +7,8 @@ import type { ClientTls } from "./smtp-client.ts";
 
 export type NextHop =
   | { readonly kind: "mx"; readonly domain: string }
-  | { readonly kind: "smtp"; readonly host: string; readonly port: number; readonly tls: ClientTls; readonly credentials?: string }
+  /** verify false: a required or implicit TLS connection takes any certificate (by default it must verify). */
+  | { readonly kind: "smtp"; readonly host: string; readonly port: number; readonly tls: ClientTls; readonly credentials?: string; readonly verify?: false }
   | { readonly kind: "lmtp"; readonly host: string; readonly port: number }
   | { readonly kind: "lmtp-socket"; readonly path: string }
   | { readonly kind: "maildir"; readonly path: string }
@@ -18,11 +19,15 @@ const DEFAULT_PORTS: Readonly<Record<string, number>> = { "smtp:": 25, "smtps:":
 /** The configuration's and rules' TLS words for a relay, as the client's: smtps:// is always implicit TLS. */
 export type HopTls = "required" | "opportunistic" | "none" | "starttls" | "tls";
 
+/** What a configured or rule-given relay says besides its URL. */
+export type HopOptions = { readonly tls?: HopTls; readonly credentials?: string; readonly verify?: boolean };
+
 /**
  * Reads a next-hop URL. `tls` is the configured or rule-given TLS (default: opportunistic STARTTLS for smtp://);
  * maildir:/mbox: paths keep their %l/%d/%a placeholders (the router fills them in). Throws on anything else.
  */
-export function parseNextHop(url: string, domain: string, tls?: HopTls, credentials?: string): NextHop {
+export function parseNextHop(url: string, domain: string, options: HopOptions = {}): NextHop {
+  const { tls, credentials, verify } = options;
   if (url === "mx") return { kind: "mx", domain };
   if (url.startsWith("unix:")) return { kind: "lmtp-socket", path: url.slice(5) };
   if (url.startsWith("maildir:")) return { kind: "maildir", path: url.slice(8) };
@@ -38,7 +43,14 @@ export function parseNextHop(url: string, domain: string, tls?: HopTls, credenti
     case "smtp:":
     case "smtps:": {
       const clientTls: ClientTls = parsed.protocol === "smtps:" || tls === "tls" ? "implicit" : tls === "required" || tls === "starttls" ? "required" : tls === "none" ? "none" : "opportunistic";
-      return credentials === undefined ? { kind: "smtp", host, port, tls: clientTls } : { kind: "smtp", host, port, tls: clientTls, credentials };
+      return {
+        kind: "smtp",
+        host,
+        port,
+        tls: clientTls,
+        ...(credentials === undefined ? {} : { credentials }),
+        ...(verify === false ? { verify } : {}),
+      };
     }
     default:
       throw new TypeError(`${url}: unknown scheme ${parsed.protocol}`);
@@ -54,7 +66,7 @@ export function hopKey(hop: NextHop): string {
     case "mx":
       return `mx:${hop.domain}`;
     case "smtp":
-      return `smtp:${hop.host}:${hop.port}:${hop.tls}:${hop.credentials ?? ""}`;
+      return `smtp:${hop.host}:${hop.port}:${hop.tls}:${hop.credentials ?? ""}${hop.verify === false ? ":unverified" : ""}`;
     case "lmtp":
       return `lmtp:${hop.host}:${hop.port}`;
     case "lmtp-socket":

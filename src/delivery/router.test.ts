@@ -48,7 +48,7 @@ test("a rule's route wins over the configuration", () => {
 test("next hops: one key per destination, a label for the log", () => {
   const relay = parseNextHop("smtp://[2001:db8::1]:25", "example.com");
   assert.equal(hopLabel(relay), "smtp://[2001:db8::1]:25");
-  assert.notEqual(hopKey(relay), hopKey(parseNextHop("smtp://[2001:db8::1]:25", "example.com", "required")));
+  assert.notEqual(hopKey(relay), hopKey(parseNextHop("smtp://[2001:db8::1]:25", "example.com", { tls: "required" })));
   assert.equal(hopKey(parseNextHop("mx", "a.example")), "mx:a.example");
   assert.equal(hopLabel(parseNextHop("smtps://relay.example:465", "x")), "smtps://relay.example:465");
   assert.throws(() => parseNextHop("ftp://x:2121", "x"), /unknown scheme/);
@@ -56,4 +56,9 @@ test("next hops: one key per destination, a label for the log", () => {
   assert.deepEqual(parseNextHop("smtp://x", "x"), { kind: "smtp", host: "x", port: 25, tls: "opportunistic" });
   assert.equal(hopLabel(parseNextHop("smtps://x", "x")), "smtps://x:465");
   assert.throws(() => parseNextHop("smtp://x:0", "x"), /host:port/);
+  // Certificate verification switched off is a destination of its own: no connection is shared with a verified one.
+  const unverified = parseNextHop("smtp://x:25", "x", { tls: "required", verify: false });
+  assert.deepEqual(unverified, { kind: "smtp", host: "x", port: 25, tls: "required", verify: false });
+  assert.notEqual(hopKey(unverified), hopKey(parseNextHop("smtp://x:25", "x", { tls: "required" })));
+  assert.deepEqual(parseNextHop("smtp://x:25", "x", { tls: "required", verify: true }), { kind: "smtp", host: "x", port: 25, tls: "required" });
 });

@@ -9,7 +9,7 @@ import type { Route, SpoolRecipient } from "../queue/envelope.ts";
 import { type NextHop, parseNextHop } from "./next-hop.ts";
 import { failed, type Outcome } from "./outcome.ts";
 
-type HopSetting = { readonly url: string; readonly tls?: "required" | "opportunistic" | "none"; readonly credentials?: string };
+type HopSetting = { readonly url: string; readonly tls?: "required" | "opportunistic" | "none"; readonly credentials?: string; readonly verify?: boolean };
 
 export type Routed = { readonly hop: NextHop } | { readonly refused: Outcome };
 
@@ -39,7 +39,7 @@ export class Router {
       case "mx":
         return { kind: "mx", domain };
       case "relay":
-        return parseNextHop(route.url, domain, route.tls, route.credentials);
+        return parseNextHop(route.url, domain, route);
       case "lmtp":
         return parseNextHop(route.url, domain);
       case "maildir":
@@ -58,7 +58,7 @@ export class Router {
     if (setting === undefined || setting.url === "mx") return { kind: "mx", domain };
     let hop = this.#parsed.get(setting);
     if (hop === undefined) {
-      hop = parseNextHop(setting.url, domain, setting.tls, setting.credentials);
+      hop = parseNextHop(setting.url, domain, setting);
       this.#parsed.set(setting, hop);
     }
     return hop;

@@ -46,8 +46,8 @@ export type SmtpClientOptions = {
   servername?: string;
   /** required/implicit: reject a certificate that does not verify (default true). Opportunistic never verifies. */
   verifyCertificate?: boolean;
-  /** Extra trust anchors. */
-  ca?: string | Buffer;
+  /** The trust anchors, instead of Node's own list (Mozilla's). */
+  ca?: string | Buffer | (string | Buffer)[];
   /** AUTH PLAIN, or LOGIN when only LOGIN is offered; only over TLS or to a loopback address / Unix socket. */
   credentials?: Credentials;
   /** Milliseconds. */

@@ -35,6 +35,8 @@ export type SmtpTransportSettings = {
   readonly timeouts: { readonly connect: number; readonly command: number; readonly data: number };
   /** The login a credentials name stands for, or undefined if there is no such name. */
   readonly credentials: (name: string) => { user: string; password: string } | undefined;
+  /** The certificate authorities (PEM) a relay's certificate may chain to; undefined: Node's own list. */
+  readonly ca?: string[];
 };
 
 /** One server to try: an address, and the name it was found under (for SNI and the log). */
@@ -80,7 +82,8 @@ export class SmtpTransport implements Transport {
     options: Omit<SmtpClientOptions, "host" | "port">,
     transaction: OutboundTransaction,
   ): Promise<{ outcomes: Outcome[] } | { failure: Outcome }> {
-    const key = `${candidate.address}|${candidate.port}|${options.protocol}|${options.tls}|${loginKey(options.credentials)}|${candidate.name ?? ""}`;
+    const verified = options.verifyCertificate === false ? "unverified" : "";
+    const key = `${candidate.address}|${candidate.port}|${options.protocol}|${options.tls}|${verified}|${loginKey(options.credentials)}|${candidate.name ?? ""}`;
     // A cached connection may have been closed by the server meanwhile: then once more on a new one.
     for (const cached of [true, false]) {
       let client: SmtpClient | undefined = cached ? this.#cache.take(key) : undefined;
@@ -142,7 +145,14 @@ export class SmtpTransport implements Transport {
       case "smtp": {
         const login = hop.credentials === undefined ? undefined : this.#settings.credentials(hop.credentials);
         if (hop.credentials !== undefined && login === undefined) throw new Error(`no credentials named "${hop.credentials}" in delivery.credentials`);
-        return { ...common, protocol: "smtp", tls: hop.tls, verifyCertificate: false, ...(login === undefined ? {} : { credentials: login }) };
+        return {
+          ...common,
+          protocol: "smtp",
+          tls: hop.tls,
+          verifyCertificate: hop.verify !== false,
+          ...(this.#settings.ca === undefined ? {} : { ca: this.#settings.ca }),
+          ...(login === undefined ? {} : { credentials: login }),
+        };
       }
       case "lmtp":
         return { ...common, protocol: "lmtp", tls: "none" };

@@ -10,7 +10,7 @@ export type DsnNotify = "NEVER" | ("SUCCESS" | "FAILURE" | "DELAY")[];
 /** Where a recipient's mail goes, as a rule set it (rules/api.ts); no route: the default one. Never credentials. */
 export type Route =
   | { readonly kind: "mx" }
-  | { readonly kind: "relay"; readonly url: string; readonly tls: "starttls" | "tls" | "none"; readonly credentials?: string }
+  | { readonly kind: "relay"; readonly url: string; readonly tls: "starttls" | "tls" | "none"; readonly credentials?: string; readonly verify?: false }
   | { readonly kind: "maildir"; readonly path: string }
   | { readonly kind: "mbox"; readonly path: string }
   | { readonly kind: "lmtp"; readonly url: string };
@@ -103,6 +103,7 @@ const routeSchema = z.discriminatedUnion("kind", [
     url: z.string(),
     tls: z.enum(["starttls", "tls", "none"]),
     credentials: z.string().optional(),
+    verify: z.literal(false).optional(),
   }),
   z.object({ kind: z.literal("maildir"), path: z.string() }),
   z.object({ kind: z.literal("mbox"), path: z.string() }),

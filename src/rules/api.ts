@@ -158,7 +158,11 @@ export type RouteTarget = { readonly recipient?: string };
 /** Sets recipients' routes: at rcpt, the recipient being added; later, every recipient or `recipient`. */
 export interface Routing {
   mx(target?: RouteTarget): void;
-  relay(url: string, options?: { readonly tls?: "starttls" | "tls" | "none"; readonly credentials?: string } & RouteTarget): void;
+  /**
+   * tls: "starttls" (the default: required), "tls" (smtps://) or "none"; credentials: a name in delivery.credentials;
+   * verify: false takes any certificate (by default a relay's certificate must verify, see docs/delivery.md).
+   */
+  relay(url: string, options?: { readonly tls?: "starttls" | "tls" | "none"; readonly credentials?: string; readonly verify?: boolean } & RouteTarget): void;
   maildir(path: string, target?: RouteTarget): void;
   mbox(path: string, target?: RouteTarget): void;
   lmtp(url: string, target?: RouteTarget): void;

@@ -214,7 +214,7 @@ function absolutePath(kind: string, path: string): string {
 }
 
 /** smtp://host[:port] or smtps://host[:port]; credentials are named (configuration), never in the URL. */
-function relayRoute(url: string, options: { readonly tls?: "starttls" | "tls" | "none"; readonly credentials?: string }): Route {
+function relayRoute(url: string, options: { readonly tls?: "starttls" | "tls" | "none"; readonly credentials?: string; readonly verify?: boolean }): Route {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -229,8 +229,14 @@ function relayRoute(url: string, options: { readonly tls?: "starttls" | "tls" | 
   const tls = options.tls ?? (parsed.protocol === "smtps:" ? "tls" : "starttls");
   if (tls !== "starttls" && tls !== "tls" && tls !== "none") throw new TypeError(`relay route: tls must be "starttls", "tls" or "none"`);
   if (parsed.protocol === "smtps:" && tls !== "tls") throw new TypeError("relay route: smtps:// means tls: \"tls\"");
-  const route = { kind: "relay" as const, url: `${parsed.protocol}//${parsed.host}`, tls };
-  return options.credentials === undefined ? route : { ...route, credentials: options.credentials };
+  if (options.verify !== undefined && typeof options.verify !== "boolean") throw new TypeError("relay route: verify must be true or false");
+  return {
+    kind: "relay",
+    url: `${parsed.protocol}//${parsed.host}`,
+    tls,
+    ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+    ...(options.verify === false ? { verify: false as const } : {}),
+  };
 }
 
 /** lmtp://host:port, or unix:/path/to/socket. */
@@ -261,7 +267,7 @@ export class RoutingView implements Routing {
     this.#set({ kind: "mx" }, target);
   }
 
-  relay(url: string, options: { readonly tls?: "starttls" | "tls" | "none"; readonly credentials?: string } & RouteTarget = {}): void {
+  relay(url: string, options: { readonly tls?: "starttls" | "tls" | "none"; readonly credentials?: string; readonly verify?: boolean } & RouteTarget = {}): void {
     this.#set(relayRoute(url, options), options);
   }
 

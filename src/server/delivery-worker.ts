@@ -6,6 +6,7 @@
 
 import { readFile } from "node:fs/promises";
 import process from "node:process";
+import { rootCertificates } from "node:tls";
 import type { Config } from "../config/schema.ts";
 import { DnsResolver } from "../dns/resolver.ts";
 import { createLogs, type Logs } from "../log/logs.ts";
@@ -42,9 +43,16 @@ async function readCredentials(config: Config): Promise<Map<string, { user: stri
   return logins;
 }
 
+/** delivery.tls_ca_file's authorities with Node's own, read now; undefined without the setting (Node's alone). */
+async function relayAuthorities(config: Config): Promise<string[] | undefined> {
+  const file = config.delivery.tls_ca_file;
+  return file === undefined ? undefined : [...rootCertificates, await readFile(file, "utf8")];
+}
+
 async function runParts(config: Config, current: Spool, logs: Logs): Promise<RunParts> {
   const delivery = config.delivery;
   const logins = await readCredentials(config);
+  const ca = await relayAuthorities(config);
   const resolver = new DnsResolver({ servers: config.dns.servers, timeout: config.dns.timeout, attempts: config.dns.attempts, cacheEntries: config.dns.cache_entries });
   cache ??= new ConnectionCache(delivery.connection_reuse);
   // The postq and delivery stages of the rule files; a file that does not load fails this configuration.
@@ -63,6 +71,7 @@ async function runParts(config: Config, current: Spool, logs: Logs): Promise<Run
         families: delivery.address_families,
         timeouts: delivery.timeouts,
         credentials: (name) => logins.get(name),
+        ...(ca === undefined ? {} : { ca }),
       }),
     },
     slots: new DeliverySlots(delivery.concurrency, delivery.destination_concurrency),
