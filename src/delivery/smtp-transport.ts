@@ -179,11 +179,15 @@ function describe(candidate: Candidate): string {
   return `${candidate.name ?? ""}[${candidate.address}]:${candidate.port}`;
 }
 
-/** Why a server could not be used before the transaction: its 5xx refusal is permanent, anything else waits. */
+/**
+ * Why a server could not be used before the transaction: its 5xx refusal (greeting, EHLO, STARTTLS, AUTH) is
+ * permanent, anything else waits. A refusal is the server's reply as it gave it, with the server as the remote (a
+ * DSN types it "smtp", as a reply in the transaction), like a transaction's replies.
+ */
 function connectionFailure(error: unknown, where: string): Outcome {
   if (error instanceof SmtpClientError && error.reply !== undefined) {
     const line = replyText(error.reply);
-    return error.temporary ? deferred(error.reply.enhanced ?? "4.4.1", `${where} refused us: ${line}`, where) : failed(error.reply.enhanced ?? "5.4.1", `${where} refused us: ${line}`, where);
+    return error.temporary ? deferred(error.reply.enhanced ?? "4.4.1", line, where) : failed(error.reply.enhanced ?? "5.4.1", line, where);
   }
   const status = error instanceof SmtpClientError && error.stage === "starttls" ? "4.7.5" : "4.4.1";
   return deferred(status, `${where}: ${(error as Error).message}`, where);
