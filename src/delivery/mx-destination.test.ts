@@ -4,55 +4,21 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
-import { Resolver } from "node:dns/promises";
-import { freePort } from "../../test/support/petrel-process.ts";
+import { type Dnsmasq, startDnsmasq } from "../../test/support/dnsmasq.ts";
 import { DnsResolver } from "../dns/resolver.ts";
 import { type DestinationPlan, resolveDestination } from "./mx-destination.ts";
 
-let dnsmasq: ChildProcess | undefined;
+let dnsmasq: Dnsmasq | undefined;
 let server = "";
 let silent: Socket;
 let silentQueries = 0;
-
-async function startDnsmasq(records: readonly string[]): Promise<void> {
-  const port = await freePort();
-  const child = spawn("/usr/sbin/dnsmasq", [
-    "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=", "--log-facility=-",
-    `--port=${port}`, "--listen-address=127.0.0.1", "--bind-interfaces", ...records,
-  ], { stdio: ["ignore", "pipe", "pipe"] });
-  dnsmasq = child;
-  let output = "";
-  await new Promise<void>((resolve, reject) => {
-    const seen = (chunk: Buffer) => {
-      output += chunk;
-      if (/started, version/.test(output)) resolve();
-    };
-    child.stdout.on("data", seen);
-    child.stderr.on("data", seen);
-    child.once("exit", (code) => reject(new Error(`dnsmasq exited with ${code}: ${output}`)));
-    child.once("error", reject);
-  });
-  // It prints "started" once its sockets are bound; ask it until it answers all the same.
-  const probe = new Resolver({ timeout: 500, tries: 1 });
-  probe.setServers([`127.0.0.1:${port}`]);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      assert.deepEqual(await probe.resolve4("c.mx.test"), ["192.0.2.13"]);
-      break;
-    } catch (error) {
-      if (attempt === 20) throw new Error(`dnsmasq does not answer: ${String(error)}\n${output}`);
-    }
-  }
-  server = `127.0.0.1:${port}`;
-}
 
 before(async () => {
   silent = createSocket("udp4");
   silent.on("message", () => silentQueries++);
   await new Promise<void>((resolve) => silent.bind(0, "127.0.0.1", resolve));
-  await startDnsmasq([
+  dnsmasq = await startDnsmasq([
     "--local=/test/", "--local=/1/",
     "--mx-host=mx.test,a.mx.test,10", "--mx-host=mx.test,b.mx.test,10", "--mx-host=mx.test,c.mx.test,20",
     "--host-record=a.mx.test,192.0.2.11,2001:db8::11", "--host-record=b.mx.test,192.0.2.12", "--host-record=c.mx.test,192.0.2.13",
@@ -65,16 +31,13 @@ before(async () => {
     "--mx-host=v6.test,mail.v6.test,10", "--host-record=mail.v6.test,2001:db8::60",
     "--mx-host=literal-mx.test,192.0.2.1,10", "--mx-host=literal-mx.test,c.mx.test,20",
     "--mx-host=dup.test,a.mx.test,10", "--mx-host=dup.test,a.mx.test,30",
-  ]);
+  ], "c.mx.test");
+  server = dnsmasq.server;
 });
 
 after(async () => {
   silent?.close();
-  if (dnsmasq !== undefined && dnsmasq.exitCode === null) {
-    const exited = new Promise((resolve) => dnsmasq?.once("exit", resolve));
-    dnsmasq.kill();
-    await exited;
-  }
+  await dnsmasq?.stop();
 });
 
 const BOTH = ["ipv4", "ipv6"] as const;

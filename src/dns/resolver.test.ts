@@ -7,17 +7,14 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
 import { Resolver } from "node:dns/promises";
 import { createServer, type Server } from "node:net";
 import dnsPacket from "dns-packet";
 import type { DecodedPacket, Packet } from "dns-packet";
-import { freePort } from "../../test/support/petrel-process.ts";
+import { startDnsmasq as startLoggingDnsmasq } from "../../test/support/dnsmasq.ts";
 import { parseServer } from "./dns-client.ts";
 import { DnsError, DnsResolver, type DnsResolverOptions } from "./resolver.ts";
-
-const DNSMASQ = "/usr/sbin/dnsmasq";
 
 type Dnsmasq = {
   readonly server: string;
@@ -34,62 +31,23 @@ function mxData(preference: number, exchange: string): string {
   return wire.toString("hex");
 }
 
+/** dnsmasq for `zone`, logging each query it gets. */
 async function startDnsmasq(zone: string, records: readonly string[]): Promise<Dnsmasq> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(DNSMASQ, [
-    "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=", "--log-facility=-", "--log-queries=extra",
-    `--port=${port}`, "--listen-address=127.0.0.1", "--bind-interfaces", `--host-record=probe.${zone},192.0.2.254`, ...records,
-  ], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  const waiters = new Set<() => void>();
-  const seen = (chunk?: Buffer) => {
-    if (chunk instanceof Buffer) output += chunk;
-    for (const waiter of waiters) waiter();
-  };
-  child.stdout?.on("data", seen);
-  child.stderr?.on("data", seen);
-  child.once("exit", () => seen());
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const lineAppears = (pattern: RegExp) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (pattern.test(output)) {
-          waiters.delete(check);
-          resolve();
-        } else if (child.exitCode !== null || child.signalCode !== null) {
-          waiters.delete(check);
-          reject(new Error(`dnsmasq exited: ${output}`));
-        }
-      };
-      waiters.add(check);
-      check();
-    });
-  await lineAppears(/started, version/);
-  // It prints "started" once its sockets are bound; ask it until it answers all the same.
+  const dns = await startLoggingDnsmasq(["--log-queries=extra", `--host-record=probe.${zone},192.0.2.254`, ...records], `probe.${zone}`);
   const probe = new Resolver({ timeout: 500, tries: 1 });
-  probe.setServers([`127.0.0.1:${port}`]);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      assert.deepEqual(await probe.resolve4(`probe.${zone}`), ["192.0.2.254"]);
-      break;
-    } catch (error) {
-      if (attempt === 20) throw new Error(`dnsmasq does not answer: ${String(error)}\n${output}`);
-    }
-  }
+  probe.setServers([dns.server]);
   let sentinels = 0;
   return {
-    server: `127.0.0.1:${port}`,
+    server: dns.server,
     async asked(name, type) {
+      // A query of its own, once logged, shows that every earlier one is in the log too.
       const sentinel = `sentinel-${++sentinels}.${zone}`;
       await probe.resolve4(sentinel).catch(() => undefined);
-      await lineAppears(new RegExp(`\\[A\\] ${sentinel.replaceAll(".", "\\.")} from`));
+      await dns.printed(new RegExp(`\\[A\\] ${sentinel.replaceAll(".", "\\.")} from`));
       const pattern = new RegExp(`(query|auth)\\[${type}\\] ${name.replaceAll(".", "\\.")} from`, "g");
-      return output.match(pattern)?.length ?? 0;
+      return dns.output().match(pattern)?.length ?? 0;
     },
-    async stop() {
-      child.kill();
-      await exited;
-    },
+    stop: () => dns.stop(),
   };
 }
 
