@@ -65,7 +65,7 @@ export function verdictReply(verdict: Verdict, stage: Stage): Reply {
 /** Logs the outcome and turns it into what the session does next. */
 export function decide(session: Session, stage: Stage, outcome: StageOutcome): Decision {
   if (outcome.kind === "next") {
-    session.note("debug", { event: "rule-verdict", stage, verdict: "next" }, "no rule decided");
+    if (session.noting("debug")) session.note("debug", { event: "rule-verdict", stage, verdict: "next" }, "no rule decided");
     return CONTINUE;
   }
   const { rule } = outcome;

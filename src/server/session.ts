@@ -111,6 +111,11 @@ export class Session {
     this.mailLog[level]({ session: this.id, ...fields }, message);
   }
 
+  /** Whether note() at this level writes anything: a caller can then skip building the fields. */
+  noting(level: "debug" | "info" | "error"): boolean {
+    return this.mailLog.isLevelEnabled(level);
+  }
+
   /** Reads commands from `socket`: at the start, and again on the encrypted socket after STARTTLS. */
   private listen(socket: Socket): void {
     socket.setTimeout(this.context.settings.commandTimeout);
@@ -286,6 +291,7 @@ export class Session {
       case "command":
         if (this.tooSlow(this.context.settings.commandTimeout)) return;
         this.reader.push(chunk);
+        if (this.pending > 0) this.socket.pause(); // more while a command is under way: read no further for now
         this.pump();
         if (!this.reader.partial && this.mode === "command") this.trickleSince = 0;
         return;
@@ -322,10 +328,15 @@ export class Session {
     this.wait(step.backpressure ? step.backpressure.then(() => body.finish()) : body.finish());
   }
 
-  /** Stops reading until `work` is done, then carries on with whatever the client pipelined meanwhile. */
+  /**
+   * Runs no further command until `work` is done, then carries on with whatever the client pipelined meanwhile.
+   * Reading stops at once outside command mode (a body is not fed while its last part is being written); in
+   * command mode only if the client sends more meanwhile (receive()): most clients wait for the reply, and a pause
+   * and resume for every asynchronous rule stage cost more than the stage.
+   */
   private wait(work: Promise<void>): void {
     this.pending += 1;
-    this.socket.pause();
+    if (this.mode !== "command") this.socket.pause();
     work.then(
       () => {
         this.pending -= 1;
