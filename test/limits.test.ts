@@ -1,6 +1,7 @@
 // End-to-end: the per-session limits of a real Petrel process, set small in its configuration: message size
 // (SIZE at MAIL, DATA and BDAT bodies), recipients per message, command line length, refused commands, the
-// command and data timeouts, the greeting delay against early talkers, and relay refusal. Each limit must
+// command and data timeouts, the greeting delay against early talkers, relay refusal, and the hop count against
+// mail loops. Each limit must
 // answer with its enhanced code, leave nothing in the spool, and keep the session usable where it says so.
 
 import { after, before, test } from "node:test";
@@ -19,7 +20,7 @@ let delayed: Petrel; // greeting_delay = 500ms
 before(async () => {
   [limited, impatient, delayed] = await Promise.all([
     Petrel.start({
-      toml: `[smtp]\nmax_message_size = ${MAX_SIZE}\nmax_recipients = 5\nmax_command_length = 512\nmax_errors = 3`,
+      toml: `[smtp]\nmax_message_size = ${MAX_SIZE}\nmax_recipients = 5\nmax_command_length = 512\nmax_errors = 3\nmax_hops = 5`,
     }),
     Petrel.start({ toml: `[smtp.timeouts]\ncommand = "1s"\ndata = "1s"` }),
     Petrel.start({ toml: `[smtp]\ngreeting_delay = "500ms"` }),
@@ -102,6 +103,22 @@ test("BDAT chunks over max_message_size: 552 5.3.4 at LAST, octets read, nothing
 
   const next = await client.sendMail("chunks@example.org", ["chunks@localhost"], "Subject: after\r\n\r\nsmall\r\n");
   assert.equal((await limited.spooled(queueIdOf(next))).content.toString(), "Subject: after\r\n\r\nsmall\r\n");
+  client.close();
+});
+
+test("max_hops Received fields: 554 5.4.6 (a mail loop), nothing spooled, the session goes on; one fewer is accepted", async () => {
+  const spooled = await spoolFiles(limited);
+  const client = await RawClient.greeted(limited.port, { ehlo: "client.test" });
+  const hops = (count: number) => Array.from({ length: count }, (_, hop) => `Received: from hop${hop}.example by hop${hop + 1}.example; Sun, 29 Nov 2026 08:00:0${hop % 10} +0000\r\n`).join("");
+  const looping = await client.sendMail("loop@example.org", ["loop@localhost"], `${hops(5)}Subject: round and round\r\n\r\nReceived: in the body\r\n`);
+  assert.deepEqual(looping?.lines, ["554 5.4.6 message refused: too many Received header fields, a mail loop"]);
+  assert.deepEqual(await spoolFiles(limited), spooled);
+  const refused = await limited.waitFor((line) => line.msg === "message refused" && line["reason"] === "mail-loop");
+  assert.equal(refused["hops"], 5);
+
+  const fewer = await client.sendMail("loop@example.org", ["loop@localhost"], `${hops(4)}Subject: fine\r\n\r\nReceived: in the body\r\n`);
+  const { content } = await limited.spooled(queueIdOf(fewer));
+  assert.equal(content.toString("latin1").match(/^Received:/gm)?.length, 5, "the four hops and the body's line, as the client sent them");
   client.close();
 });
 

@@ -40,6 +40,7 @@ test("the embedded default: loopback listeners on 2525, spool under the working 
     max_message_size: 50 * 1024 * 1024,
     max_recipients: 1000,
     max_recipients_per_domain: 0,
+    max_hops: 50,
     max_command_length: 2048,
     max_errors: 10,
     bare_line_endings: "reject",

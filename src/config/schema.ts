@@ -266,6 +266,7 @@ const configObject = z.strictObject({
       max_message_size: size().prefault("50MiB"),
       max_recipients: z.int().min(1).default(1000),
       max_recipients_per_domain: z.int().min(0).default(0), // RCPT of one domain per message, beyond: 452; 0: no limit
+      max_hops: z.int().min(1).default(50), // a message with this many Received fields is a mail loop: 554 5.4.6
       aliases: filePath().optional(), // /etc/aliases style: `name: target, target` (rules/local-recipients.ts)
       mailboxes: filePath().optional(), // addresses that exist at the local domains; unset: all of them
       max_command_length: z.int().min(512).default(2048),

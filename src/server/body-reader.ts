@@ -33,12 +33,13 @@ function store(transaction: Transaction, slices: readonly Buffer[]): Promise<voi
   return full ? transaction.drained() : null;
 }
 
-type Refusal = "too-big" | "bare-line-ending" | "nul";
+type Refusal = "too-big" | "bare-line-ending" | "nul" | "mail-loop";
 
 const refusals: { readonly [R in Refusal]: Reply } = {
   "too-big": replies.messageTooBig,
   "bare-line-ending": replies.bareLineEnding,
   nul: replies.nulInData,
+  "mail-loop": replies.mailLoop,
 };
 
 /**
@@ -49,10 +50,12 @@ export async function finishMessage(session: Session, refusal: Refusal | null): 
   const transaction = session.transaction!;
   session.transaction = null;
   const fields = { queueId: transaction.queueId, size: transaction.size };
-  if (refusal !== null) {
+  // RFC 5321 §6.3: a message that has passed through smtp.max_hops servers is going round in circles.
+  const refused = refusal ?? (transaction.hops >= session.context.settings.maxHops ? "mail-loop" : null);
+  if (refused !== null) {
     await transaction.abort();
-    session.note("info", { event: "refused", reason: refusal, ...fields }, "message refused");
-    session.reply(refusals[refusal]);
+    session.note("info", { event: "refused", reason: refused, ...fields, ...(refused === "mail-loop" ? { hops: transaction.hops } : {}) }, "message refused");
+    session.reply(refusals[refused]);
     return;
   }
   const decision = await preqStage(session, transaction);

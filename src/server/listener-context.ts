@@ -29,6 +29,8 @@ export type ListenerSettings = {
   readonly maxMessageSize: number;
   /** Recipients of one domain per message (0: no limit). */
   readonly maxRecipientsPerDomain: number;
+  /** A message with this many Received fields or more is refused as a mail loop (smtp.max_hops). */
+  readonly maxHops: number;
   readonly maxRecipients: number;
   readonly maxCommandLength: number;
   readonly maxErrors: number;
@@ -131,6 +133,7 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
     maxMessageSize,
     maxRecipients: smtp.max_recipients,
     maxRecipientsPerDomain: smtp.max_recipients_per_domain,
+    maxHops: smtp.max_hops,
     maxCommandLength: smtp.max_command_length,
     maxErrors: smtp.max_errors,
     errorDelay: config.limits.error_delay,

@@ -7,6 +7,7 @@ import type { MailParameters } from "../smtp/parameters.ts";
 import type { EnvelopeRecipient, EnvelopeState } from "../rules/contexts.ts";
 import type { MessageWriter, SpoolRecipient } from "../queue/spool.ts";
 import { formatReceived } from "../message/received.ts";
+import { ReceivedCount } from "../message/received-count.ts";
 import { ChunkedBody } from "../smtp/bdat.ts";
 import { headerSectionEnd, missingSubmissionHeaders } from "../message/submission-headers.ts";
 
@@ -35,6 +36,8 @@ export class Transaction implements EnvelopeState {
   private writer: MessageWriter | null = null;
   /** Submission: the body's first bytes, held until the header section is complete (see release()). */
   private held: Buffer[] | null = null;
+  /** The Received fields of the message as it arrives, for the loop check. */
+  private readonly received = new ReceivedCount();
   private hostname = "";
 
   constructor(sender: Mailbox | null, parameters: MailParameters, maxSize: number) {
@@ -101,8 +104,14 @@ export class Transaction implements EnvelopeState {
     return this.writer!.write(held);
   }
 
+  /** How many Received fields the client's header section has (Petrel's own not included). */
+  get hops(): number {
+    return this.received.count;
+  }
+
   /** Appends body bytes; false means the writer holds too much: wait for drained(). */
   write(chunk: Buffer): boolean {
+    this.received.feed(chunk);
     if (this.held === null) return this.writer!.write(chunk);
     this.held.push(chunk);
     const sofar = this.held.length === 1 ? chunk : Buffer.concat(this.held);

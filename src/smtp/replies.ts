@@ -79,6 +79,7 @@ export const replies = Object.freeze({
   unknownRecipient: reply(550, "5.1.1", "no such user here"),
   bareLineEnding: reply(550, "5.5.2", "message refused: bare CR or LF in data, lines must end with CRLF"),
   nulInData: reply(550, "5.6.0", "message refused: NUL octet in DATA (send binary content with BDAT and BODY=BINARYMIME)"),
+  mailLoop: reply(554, "5.4.6", "message refused: too many Received header fields, a mail loop"),
 
   // --- AUTH and TLS (RFC 4954 §6, RFC 3207 §4; X.7.x RFC 3463 §3.8, RFC 5248) ---
   authLineTooLong: reply(500, "5.5.6", "authentication exchange line is too long"),
