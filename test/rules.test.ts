@@ -72,6 +72,15 @@ test("connect: a rule that throws or hangs fails closed with 421 4.3.0 and a log
   await petrel.waitFor((line) => line["event"] === "rule-failed" && /TimeoutError: no verdict within 1000 ms/.test(String(line["error"])));
 });
 
+test("connect: a client that talks while the connect rules run is an early talker: 554 5.5.1, closed", async () => {
+  const client = await from("127.0.0.6"); // its connect rule hangs until rules.timeout
+  client.write("EHLO eager.example\r\n");
+  const refusal = await client.read();
+  assert.match(refusal?.text ?? "", /^554 5\.5\.1 /);
+  assert.equal(await client.read(), null);
+  await petrel.waitFor((line) => line["event"] === "early-talker");
+});
+
 test("helo: reject refuses the name and the client may greet again; deny closes; a non-verdict fails closed", async () => {
   const client = await from("127.0.0.1");
   await client.read();

@@ -330,13 +330,14 @@ export class Session {
 
   /**
    * Runs no further command until `work` is done, then carries on with whatever the client pipelined meanwhile.
-   * Reading stops at once outside command mode (a body is not fed while its last part is being written); in
-   * command mode only if the client sends more meanwhile (receive()): most clients wait for the reply, and a pause
-   * and resume for every asynchronous rule stage cost more than the stage.
+   * Reading stops at once in body mode (a body is not fed while its last part is being written); in command mode
+   * only if the client sends more meanwhile (receive()): most clients wait for the reply, and a pause and resume
+   * for every asynchronous rule stage cost more than the stage. While the connect rules run, reading goes on: a
+   * client that talks before the greeting is an early talker, as with smtp.greeting_delay.
    */
   private wait(work: Promise<void>): void {
     this.pending += 1;
-    if (this.mode !== "command") this.socket.pause();
+    if (this.mode === "body") this.socket.pause();
     work.then(
       () => {
         this.pending -= 1;
