@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { freeLoopbackPort } from "./free-port.ts";
+import { freePort } from "../test/support/ports.ts";
 import type { RelayTarget } from "./smtp-sink.ts";
 import { waitForGreeting } from "./smtp-conversation.ts";
 
@@ -138,7 +138,7 @@ export class PetrelServer {
   async start(): Promise<void> {
     const dir = await mkdtemp(join(this.#baseDir, "petrel-bench-"));
     this.#dir = dir;
-    this.#port = await freeLoopbackPort();
+    this.#port = await freePort();
     const configPath = join(dir, "petrel.toml");
     await writeFile(configPath, configText(this.#port, dir, this.#ruleFiles, this.#relayTo));
     // detached: its own process group, so a Ctrl-C on the benchmark reaches the benchmark only and the

@@ -13,7 +13,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { promisify } from "node:util";
-import { freeLoopbackPort } from "./free-port.ts";
+import { freePort } from "../test/support/ports.ts";
 import type { RelayTarget } from "./smtp-sink.ts";
 import { isRunning, processTree } from "./process-tree.ts";
 import { waitForGreeting } from "./smtp-conversation.ts";
@@ -184,7 +184,7 @@ export class PostfixInstance {
     const configDir = join(dir, "etc");
     try {
       await chmod(dir, 0o755); // the daemons, running as postfix, must reach the queue directory
-      this.#port = await freeLoopbackPort();
+      this.#port = await freePort();
       await mkdir(configDir);
       await mkdir(join(dir, "queue"), { mode: 0o755 });
       await writeFile(join(configDir, "main.cf"), mainCf(dir, this.#options.relayTo) + tlsCf(this.#options.tls));

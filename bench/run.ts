@@ -19,7 +19,7 @@ import { measureIdleSessions } from "./idle-sessions.ts";
 import { describeMachine } from "./machine.ts";
 import { PetrelServer } from "./petrel-server.ts";
 import { PostfixInstance } from "./postfix-instance.ts";
-import { freeLoopbackPort } from "./free-port.ts";
+import { freePort } from "../test/support/ports.ts";
 import { measureRelay } from "./relay-load.ts";
 import { SmtpSink } from "./smtp-sink.ts";
 import {
@@ -227,8 +227,8 @@ async function relayPart({ plan, checkout, baseDir, cpuProfileDir }: Options): P
   const postfixSink = new SmtpSink(POSTFIX_SINK_ADDRESS, baseDir);
   const stopPetrelSink = stopLater(() => petrelSink.stop());
   const stopPostfixSink = stopLater(() => postfixSink.stop());
-  await petrelSink.start(await freeLoopbackPort());
-  await postfixSink.start(await freeLoopbackPort());
+  await petrelSink.start(await freePort());
+  await postfixSink.start(await freePort());
   const profiling = cpuProfileDir === undefined ? {} : { nodeOptions: `--cpu-prof --cpu-prof-dir=${cpuProfileDir}` };
   const petrel = new PetrelServer(checkout, baseDir, { relayTo: petrelSink.target, ...profiling });
   const postfix = new PostfixInstance(baseDir, { relayTo: postfixSink.target });

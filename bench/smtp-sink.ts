@@ -10,10 +10,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, truncate } from "node:fs/promises";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as delay } from "node:timers/promises";
+import { acceptsConnections } from "../test/support/ports.ts";
 
 const START_TIMEOUT_MS = 10_000;
 const RETRY_INTERVAL_MS = 25;
@@ -27,16 +27,6 @@ export type RelayTarget = { readonly address: string; readonly port: number };
 
 type Waiter = { count: number; resolve: (at: number) => void; reject: (error: Error) => void };
 
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
 
 /** The last message count in smtp-sink's -c output ("sess=3 quit=2 mesg=17\r..."), or undefined. */
 export function lastMessageCount(text: string): number | undefined {
@@ -107,7 +97,7 @@ export class SmtpSink {
     });
     child.once("exit", (code, signal) => this.#failAll(new Error(`smtp-sink on ${this.address}:${port} exited (${signal ?? code}): ${this.#errors.trim()}`)));
     const deadline = performance.now() + START_TIMEOUT_MS;
-    while (!(await accepts(this.address, port))) {
+    while (!(await acceptsConnections(this.address, port))) {
       if (child.exitCode !== null || performance.now() > deadline) {
         throw new Error(`smtp-sink did not listen on ${this.address}:${port}: ${this.#errors.trim()}`);
       }

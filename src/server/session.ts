@@ -245,7 +245,8 @@ export class Session {
    */
   quit(): void {
     if (this.mode === "closed") return;
-    this.close(replies.closing);
+    this.reply(replies.closing);
+    this.mode = "closed";
     this.socket.end(() => this.socket.destroy());
   }
 

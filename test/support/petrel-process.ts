@@ -5,39 +5,18 @@
 
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, writeFile, rm } from "node:fs/promises";
-import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Envelope } from "../../src/queue/envelope.ts";
+import { acceptsConnections, freePort } from "./ports.ts";
+
+export { acceptsConnections, freePort };
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
 export type LogLine = { msg: string; level: string; [field: string]: unknown };
 
-/** A loopback port nobody listens on right now. */
-export function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
-/** Whether something accepts TCP connections on host:port right now (servers started by tests are waited for with it). */
-export function acceptsConnections(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
 
 export type PetrelOptions = {
   /** Extra TOML appended to the generated configuration (no [[listener]] needed: one is made). */
