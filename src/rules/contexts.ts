@@ -58,12 +58,13 @@ export class StageContext implements RuleClock {
   readonly connection: Connection;
   readonly config: StageSetup["config"];
   readonly settings: Readonly<Record<string, unknown>>;
-  readonly now = new Date();
   readonly timeout: number;
   protected readonly setup: StageSetup;
   #rule: LoadedRule | null = null;
   #controller: AbortController | null = null;
   #log: Logger | null = null;
+  readonly #startedAt = Date.now();
+  #now: Date | null = null;
 
   constructor(stage: Stage, setup: StageSetup) {
     this.stage = stage;
@@ -72,6 +73,12 @@ export class StageContext implements RuleClock {
     this.config = setup.config;
     this.settings = setup.config.rules.settings;
     this.timeout = setup.timeout;
+  }
+
+  /** When the stage began (the same Date for every rule of the stage); made on first use. */
+  get now(): Date {
+    this.#now ??= new Date(this.#startedAt);
+    return this.#now;
   }
 
   /** Made on first use: most rules never log. */
@@ -290,15 +297,20 @@ export type MailSetup = StageSetup & {
 };
 
 export class MailStageContext extends StageContext {
-  readonly envelope: Envelope;
   readonly mail: MailSetup["mail"];
   protected readonly state: EnvelopeState;
+  #envelope: Envelope | null = null;
 
   constructor(stage: Stage, setup: MailSetup) {
     super(stage, setup);
     this.state = setup.envelope;
-    this.envelope = new EnvelopeView(setup.envelope, setup.localDomains);
     this.mail = setup.mail;
+  }
+
+  /** Made on first use, as the other views of a context: many stages' rules never look at it. */
+  get envelope(): Envelope {
+    this.#envelope ??= new EnvelopeView(this.state, this.setup.localDomains);
+    return this.#envelope;
   }
 
   /** Every recipient, or the one a target names (an error if it is not one of them). */
@@ -363,12 +375,18 @@ class PendingRecipient implements Recipient {
 
 export class RcptStageContext extends MailStageContext {
   readonly rcpt: PendingRecipient;
-  readonly route: Routing;
+  readonly #pending: EnvelopeRecipient;
+  #route: Routing | null = null;
 
   /** `pending`: the recipient of this RCPT, not yet in the envelope. */
   constructor(setup: MailSetup, pending: EnvelopeRecipient) {
     super("rcpt", setup);
+    this.#pending = pending;
     this.rcpt = new PendingRecipient(pending, setup.localDomains, setup.envelope);
-    this.route = new RoutingView((target) => (target?.recipient === undefined ? [pending] : this.pick(target)));
+  }
+
+  get route(): Routing {
+    this.#route ??= new RoutingView((target) => (target?.recipient === undefined ? [this.#pending] : this.pick(target)));
+    return this.#route;
   }
 }

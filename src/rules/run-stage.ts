@@ -22,8 +22,17 @@ export interface RuleClock {
 
 const NEXT: StageOutcome = Object.freeze({ kind: "next" });
 
+/** Where a stage stopped to wait: the rule at `index` returned `pending`. */
+type Waiting = { readonly kind: "waiting"; readonly index: number; readonly pending: Promise<unknown> };
+
 export function runStage(rules: readonly LoadedRule[], ctx: RuleClock, timeout: number): StageOutcome | Promise<StageOutcome> {
-  for (let index = 0; index < rules.length; index++) {
+  const reached = runFrom(rules, 0, ctx);
+  return reached.kind === "waiting" ? finishAsync(rules, reached, ctx, timeout) : reached;
+}
+
+/** Runs the rules from `start` on until one decides, fails or returns a promise. */
+function runFrom(rules: readonly LoadedRule[], start: number, ctx: RuleClock): StageOutcome | Waiting {
+  for (let index = start; index < rules.length; index++) {
     const rule = rules[index]!;
     ctx.startRule(rule);
     let result: unknown;
@@ -32,41 +41,60 @@ export function runStage(rules: readonly LoadedRule[], ctx: RuleClock, timeout: 
     } catch (error) {
       return failed(rule, error);
     }
-    if (result instanceof Promise) return finishAsync(rules, index, result, ctx, timeout);
+    if (result instanceof Promise) return { kind: "waiting", index, pending: result };
     const outcome = decide(rule, result);
     if (outcome !== null) return outcome;
   }
   return NEXT;
 }
 
-async function finishAsync(
-  rules: readonly LoadedRule[],
-  from: number,
-  first: Promise<unknown>,
-  ctx: RuleClock,
-  timeout: number,
-): Promise<StageOutcome> {
-  let pending: unknown = first;
-  for (let index = from; index < rules.length; index++) {
-    const rule = rules[index]!;
-    if (index > from) {
-      ctx.startRule(rule);
-      try {
-        pending = rule.run(ctx as never);
-      } catch (error) {
-        return failed(rule, error);
+/**
+ * The rest of a stage once a rule returned a promise: one promise for the stage, and for each asynchronous rule
+ * one reaction on its promise and an entry in the deadlines (no wrapper promise, no async function frames: a
+ * stage that waits once costs as few turns of the microtask queue as possible).
+ */
+function finishAsync(rules: readonly LoadedRule[], first: Waiting, ctx: RuleClock, timeout: number): Promise<StageOutcome> {
+  return new Promise((resolve) => {
+    let waiting = first;
+    let deadline: Deadline | null = null;
+    /** True when the rule's deadline had not passed yet (its result counts), false when the stage already failed. */
+    const inTime = (): boolean => {
+      if (deadline === null) return false;
+      deadlines.delete(deadline);
+      deadline = null;
+      return true;
+    };
+    const carryOn = (reached: StageOutcome | Waiting): void => {
+      if (reached.kind !== "waiting") {
+        resolve(reached);
+        return;
       }
-    }
-    let result: unknown;
-    try {
-      result = pending instanceof Promise ? await withDeadline(pending, ctx, timeout) : pending;
-    } catch (error) {
-      return failed(rule, error);
-    }
-    const outcome = decide(rule, result);
-    if (outcome !== null) return outcome;
-  }
-  return NEXT;
+      waiting = reached;
+      const rule = rules[reached.index]!;
+      deadline = {
+        at: performance.now() + timeout,
+        expire() {
+          inTime();
+          const error = new Error(`no verdict within ${timeout} ms (rules.timeout)`);
+          error.name = "TimeoutError";
+          ctx.expire(error);
+          resolve(failed(rule, error));
+        },
+      };
+      deadlines.add(deadline);
+      sweeper ??= setInterval(sweep, SWEEP_INTERVAL).unref();
+      reached.pending.then(settled, rejected);
+    };
+    const settled = (result: unknown): void => {
+      if (!inTime()) return;
+      const outcome = decide(rules[waiting.index]!, result);
+      carryOn(outcome ?? runFrom(rules, waiting.index + 1, ctx));
+    };
+    const rejected = (error: unknown): void => {
+      if (inTime()) resolve(failed(rules[waiting.index]!, error));
+    };
+    carryOn(first);
+  });
 }
 
 /** Asynchronous rules still running, each with its deadline; one sweeper checks them all. */
@@ -83,37 +111,6 @@ function sweep(): void {
     clearInterval(sweeper);
     sweeper = undefined;
   }
-}
-
-/**
- * The rule's promise, or a TimeoutError once `timeout` has passed (ctx.signal aborts then). One interval for
- * the process instead of a timer and a race per rule: an asynchronous rule costs one promise here.
- */
-function withDeadline(work: Promise<unknown>, ctx: RuleClock, timeout: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const deadline: Deadline = {
-      at: performance.now() + timeout,
-      expire() {
-        deadlines.delete(deadline);
-        const error = new Error(`no verdict within ${timeout} ms (rules.timeout)`);
-        error.name = "TimeoutError";
-        ctx.expire(error);
-        reject(error);
-      },
-    };
-    deadlines.add(deadline);
-    sweeper ??= setInterval(sweep, SWEEP_INTERVAL).unref();
-    work.then(
-      (value) => {
-        deadlines.delete(deadline);
-        resolve(value);
-      },
-      (error: unknown) => {
-        deadlines.delete(deadline);
-        reject(error);
-      },
-    );
-  });
 }
 
 function decide(rule: LoadedRule, result: unknown): StageOutcome | null {
