@@ -28,7 +28,7 @@ export type LocalDelivery = {
  * into a header, is permanent.
  */
 export const localDeliveryStatuses = {
-  "4.2.0": "the mbox stayed locked for the whole wait (its dot-lock, or other deliveries of this process to it)",
+  "4.2.0": "the mbox stayed locked for the whole wait (its fcntl lock or dot-lock, or other deliveries of this process to it)",
   "4.2.2": "the mailbox's file system is full, over quota or the file too large (ENOSPC, EDQUOT, EFBIG)",
   "4.3.0": "another temporary failure: I/O error, permission denied, missing parent folder, read-only file system",
   "4.3.5": "the mailbox path is not absolute: a configuration error",

@@ -1,15 +1,17 @@
 // Tests of mbox delivery: the stored form (From_ line, mboxrd quoting, LF, blank line) as an mboxrd reader with
-// mutt's From_ line rules, Python's mailbox and Dovecot read it back; the dot-lock against concurrent
-// deliveries (this process and others), against readers that take it (Python, Dovecot with dotlock reads),
-// stale and busy locks; and failures that leave the mbox as it was, with the right status.
+// mutt's From_ line rules, Python's mailbox and Dovecot read it back; the fcntl lock and the dot-lock against
+// concurrent deliveries (this process and others), against readers that take either (Python, Dovecot), stale
+// and busy locks, an mbox replaced while we waited; and failures that leave the mbox as it was, with the right
+// status.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { constants } from "node:fs";
-import { link, lstat, mkdir, mkdtemp, open, readFile, rm, stat, symlink, utimes, watch, writeFile } from "node:fs/promises";
+import { link, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, stat, symlink, utimes, watch, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
+import { setTimeout } from "node:timers/promises";
 import type { TestContext } from "node:test";
 import { pathToFileURL } from "node:url";
 import { Dovecot, pythonLockingReader, pythonMailbox, run, sampleMessages } from "../../test/support/dovecot.ts";
@@ -201,19 +203,24 @@ test("many deliveries into one mbox at once, from this process and two others, a
   assert.equal(seen.size, expected.size);
 });
 
-test("a reader that takes the dot-lock (Python's mailbox) never sees a torn message while deliveries run", async (t) => {
-  const dir = await scratch(t);
-  const mbox = join(dir, "bob");
-  const messages = Array.from({ length: 40 }, (_, index) => numbered(`m${index}`, index * 3));
-  const deliveries = await Promise.all(messages.map((message) => delivery(dir, message.spooled)));
-  const reader = pythonLockingReader(mbox, messages.length);
-  await reader.ready;
-  await Promise.all(deliveries.map((each) => deliverToMbox(mbox, each, { lockTimeout: 120_000 })));
-  const { code, output } = await reader.done;
-  assert.equal(code, 0, output);
-  const { reads } = JSON.parse(output.split("\n")[1] ?? "{}") as { reads: number };
-  assert.ok(reads >= 2, `the reader read while deliveries ran (${reads} reads)`);
-});
+for (const [locks, reader] of [
+  ["dot-lock", "a reader that takes the dot-lock (Python's mailbox, as mutt)"],
+  ["fcntl", "a reader that takes only a shared fcntl lock (as Dovecot's readers by default)"],
+] as const) {
+  test(`${reader} never sees a torn message while deliveries run`, async (t) => {
+    const dir = await scratch(t);
+    const mbox = join(dir, "bob");
+    const messages = Array.from({ length: 40 }, (_, index) => numbered(`m${index}`, index * 3));
+    const deliveries = await Promise.all(messages.map((message) => delivery(dir, message.spooled)));
+    const reading = pythonLockingReader(mbox, messages.length, locks);
+    await reading.ready;
+    await Promise.all(deliveries.map((each) => deliverToMbox(mbox, each, { lockTimeout: 120_000 })));
+    const { code, output } = await reading.done;
+    assert.equal(code, 0, output);
+    const { reads } = JSON.parse(output.split("\n")[1] ?? "{}") as { reads: number };
+    assert.ok(reads >= 2, `the reader read while deliveries ran (${reads} reads)`);
+  });
+}
 
 /**
  * A spooled message that arrives as slowly as the test likes: a FIFO fed through `cat`. After the test, a
@@ -248,7 +255,7 @@ async function untilContains(path: string, needle: string): Promise<void> {
   }
 }
 
-test("Dovecot waits for the dot-lock of a delivery in progress, reads it whole after, breaks a dead pid's lock", async (t) => {
+test("Dovecot (default fcntl reads, and dot-lock reads) waits for a delivery in progress, reads it whole after, breaks a dead pid's dot-lock", async (t) => {
   const dir = await scratch(t);
   const mbox = join(dir, "bob");
   await deliverToMbox(mbox, await delivery(dir, "Subject: first\r\n\r\nfirst\r\n"));
@@ -304,6 +311,79 @@ test("a lock held by a live process, or by another host, fails the delivery with
     assert.equal(await readFile(mbox, "latin1"), "", holder);
     assert.equal(await readFile(`${mbox}.lock`, "latin1"), holder);
   }
+});
+
+/**
+ * Another program's fcntl lock on the mbox, as Dovecot or mutt take it (Python's lockf: a classic POSIX lock):
+ * held from `locked` until `release(replace)`, which first moves the mbox aside to `<path>.old` and creates a
+ * new empty one when `replace` is true.
+ */
+async function fcntlHolder(t: TestContext, path: string): Promise<{ release(replace: boolean): Promise<void> }> {
+  const script = [
+    "import fcntl, os, sys",
+    "path = sys.argv[1]",
+    "file = open(path, 'r+')",
+    "fcntl.lockf(file, fcntl.LOCK_EX)",
+    "print('locked', flush=True)",
+    "if sys.stdin.readline().strip() == 'replace':",
+    "    os.rename(path, path + '.old')",
+    "    open(path, 'w').close()",
+  ].join("\n");
+  const holder = spawn("python3", ["-c", script, path], { stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise((resolve) => holder.on("exit", resolve));
+  t.after(() => {
+    holder.kill();
+    return exited;
+  });
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.once("data", () => resolve());
+    holder.once("exit", (code) => reject(new Error(`the lock holder exited with ${code}`)));
+  });
+  return {
+    async release(replace) {
+      holder.stdin.end(replace ? "replace\n" : "release\n");
+      await exited;
+    },
+  };
+}
+
+/** Resolves once a descriptor of this process names `path` (looking every few milliseconds). */
+async function untilOpenHere(path: string): Promise<void> {
+  for (;;) {
+    const fds = await readdir("/proc/self/fd");
+    const names = await Promise.all(fds.map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")));
+    if (names.includes(path)) return;
+    await setTimeout(5);
+  }
+}
+
+test("another program's fcntl lock: the delivery waits for it, fails with 4.2.0 after lockTimeout, takes no dot-lock", async (t) => {
+  const dir = await scratch(t);
+  const mbox = join(dir, "bob");
+  await writeFile(mbox, "");
+  const holder = await fcntlHolder(t, mbox);
+  const refused = deliverToMbox(mbox, await delivery(dir, "Subject: x\r\n\r\nx\r\n"), { lockTimeout: 300 });
+  await assert.rejects(refused, (error) => rejectsWith("4.2.0", true)(error) && String(error).includes("fcntl lock"));
+  assert.equal(await readFile(mbox, "latin1"), "");
+  await assert.rejects(lstat(`${mbox}.lock`), { code: "ENOENT" });
+
+  const waiting = deliverToMbox(mbox, await delivery(dir, "Subject: later\r\n\r\nlater\r\n"), { lockTimeout: 60_000 });
+  await holder.release(false);
+  await waiting;
+  assert.deepEqual(readMboxrd(await readFile(mbox)).map(({ message }) => /^Subject: (\S+)$/m.exec(latin1(message))?.[1]), ["later"]);
+});
+
+test("an mbox replaced while the delivery waited for its lock: the message goes into the file the path names now", async (t) => {
+  const dir = await scratch(t);
+  const mbox = join(dir, "bob");
+  await writeFile(mbox, "");
+  const holder = await fcntlHolder(t, mbox);
+  const waiting = deliverToMbox(mbox, await delivery(dir, "Subject: x\r\n\r\nx\r\n"), { lockTimeout: 60_000 });
+  await untilOpenHere(mbox); // the delivery holds the old file open, waiting for its lock
+  await holder.release(true);
+  await waiting;
+  assert.equal(await readFile(`${mbox}.old`, "latin1"), "");
+  assert.equal(readMboxrd(await readFile(mbox)).length, 1);
 });
 
 test("stale locks are removed: a dead pid on this host, or untouched for staleLockAge", async (t) => {

@@ -6,31 +6,32 @@
 // without following symbolic links and refused when it is not a regular file or has several hard links
 // (the classic ways of tricking a delivery agent into writing elsewhere); it is created 0600 when missing.
 //
-// Locking, and what readers must do. Only a dot-lock is taken: `<path>.lock`, created with O_EXCL, holding
-// `<pid>:<hostname>` as Dovecot writes and reads it. Node cannot take fcntl() locks without a native addon,
-// and holding one through a helper process per delivery was judged not worth it. What that means:
-// - Dovecot (Debian 2.3.19 defaults: mbox_write_locks = fcntl dotlock, mbox_read_locks = fcntl,
-//   mbox_lock_timeout = 5 mins, mbox_dotlock_change_timeout = 2 mins). Dovecot's writers (expunges, flag and
-//   X-UID header rewrites, its own LDA/LMTP deliveries) take the dot-lock, so they never interleave with
-//   ours. Its default readers take only fcntl, which Dovecot documents as unsafe beside a dot-lock-only
-//   writer. In practice (2.3.19, our tests) a Dovecot that finds new mail must write X-UID headers and so
-//   takes its write locks, and waits for ours, even with the defaults; a reader with nothing to sync, or one
-//   without write access to the mbox, has no such guard. For the documented guarantee, a Dovecot that reads
-//   mboxes Petrel delivers to sets `mbox_read_locks = fcntl dotlock` (the order of Debian's write locks, to
-//   avoid deadlocks); the tests show it waiting for a delivery in progress and reading it whole after.
-//   Dovecot breaks our lock only once our pid is dead (it reads our `pid:host`), never a live one.
-// - mutt (Debian: +USE_DOTLOCK +USE_FCNTL) and Python's mailbox.lock() take the dot-lock to read too (mutt
-//   gives up after a few seconds of a busy lock and reads read-only without it).
+// Locking, and what readers must do. Two locks, taken in the order Debian's Dovecot and mutt take them (fcntl,
+// then dot-lock), so that a writer of theirs and Petrel never hold one each and wait for the other:
+// - an fcntl() write lock on the whole mbox file (an open-file-description lock, F_OFD_SETLK, through
+//   fs-native-extensions: it conflicts with the classic POSIX locks other programs take, and belongs to our
+//   descriptor rather than the process, so no other close() in Petrel can drop it);
+// - the dot-lock `<path>.lock`, created with O_EXCL, holding `<pid>:<hostname>` as Dovecot writes and reads it.
+// Readers then never see a delivery in progress, whichever lock they take: Dovecot's readers (Debian 2.3.19
+// defaults: mbox_read_locks = fcntl, mbox_write_locks = fcntl dotlock, mbox_lock_timeout = 5 mins) wait for the
+// fcntl lock and its writers for both; mutt (Debian: +USE_DOTLOCK +USE_FCNTL) and Python's mailbox.lock() take
+// both to read too (mutt gives up after a few seconds of a busy lock and reads read-only without it). Dovecot
+// breaks our dot-lock only once our pid is dead (it reads our `pid:host`), never a live one; an fcntl lock dies
+// with its holder by itself.
+// The mbox is opened before it is locked (created 0600 when missing); once both locks are held, a path that no
+// longer names the file opened (another program renamed or replaced the mbox meanwhile) is opened and locked
+// again.
 // A lock is stale, and removed, when the pid it names on this host is dead or when it was not modified for
 // `staleLockAge` (5 min): we touch our own lock while we hold it, so only a dead holder's lock ages. A busy
-// lock is retried with back-off until `lockTimeout` (20 s, like Postfix's 20 lock attempts), then the
+// lock (either) is retried with back-off until `lockTimeout` (20 s, like Postfix's 20 lock attempts), then the
 // delivery fails temporarily with 4.2.0. Deliveries of this process to one mbox take turns in memory first,
 // so they do not all poll the same lock. This file must never write outside the lock or leave a partial
 // message in the mbox.
 
-import { constants } from "node:fs";
+import { constants, type Stats } from "node:fs";
 import { lstat, open, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
+import { tryLock } from "fs-native-extensions";
 import { hostname } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -39,7 +40,7 @@ import type { LocalDelivery } from "./local-delivery.ts";
 import { LocalDeliveryError, localDeliveryErrorFrom, storedMessage, syncFolder, writeAll } from "./local-delivery.ts";
 
 export type MboxOptions = {
-  /** Milliseconds a delivery waits for the mbox (its dot-lock and this process's other deliveries); 20 s. */
+  /** Milliseconds a delivery waits for the mbox (its locks and this process's other deliveries); 20 s. */
   readonly lockTimeout?: number;
   /** A dot-lock not modified for this many milliseconds is stale and removed; 5 min. */
   readonly staleLockAge?: number;
@@ -63,16 +64,64 @@ export async function deliverToMbox(path: string, delivery: LocalDelivery, optio
   };
   await waitForTurn(mailbox, deadline, () => busy("by other deliveries of this process"));
   try {
-    const lock = await DotLock.take(mailbox, deadline, options.staleLockAge ?? defaultStaleLockAge, busy);
+    const file = await lockedMailbox(mailbox, deadline, busy).catch((error: unknown) => {
+      throw localDeliveryErrorFrom(error, `message ${delivery.queueId}: opening the mbox ${mailbox}`);
+    });
     try {
-      await append(mailbox, delivery.sender, message);
-    } catch (error) {
-      throw localDeliveryErrorFrom(error, `message ${delivery.queueId}: appending to the mbox ${mailbox}`);
+      const lock = await DotLock.take(mailbox, deadline, options.staleLockAge ?? defaultStaleLockAge, busy);
+      try {
+        await append(file, mailbox, delivery.sender, message);
+      } catch (error) {
+        throw localDeliveryErrorFrom(error, `message ${delivery.queueId}: appending to the mbox ${mailbox}`);
+      } finally {
+        await lock.release();
+      }
     } finally {
-      await lock.release();
+      await file.handle.close().catch(() => {}); // releases the fcntl lock
     }
   } finally {
     endTurn(mailbox);
+  }
+}
+
+/** A wait before the next attempt at a busy lock: growing from about 10 ms to about 250 ms, never past `left`. */
+function backOff(attempt: number, left: number): Promise<void> {
+  return delay(Math.min(left, Math.min(250, 10 * 1.5 ** attempt) * (0.5 + Math.random())));
+}
+
+type OpenMailbox = { readonly handle: FileHandle; readonly status: Stats };
+
+/**
+ * The mbox opened and under our fcntl write lock, its status read once the lock was ours; opened again when the
+ * path no longer names the file that was locked.
+ */
+async function lockedMailbox(path: string, deadline: number, busy: (holder: string) => LocalDeliveryError): Promise<OpenMailbox> {
+  for (let attempt = 0; ; ) {
+    const handle = await openMailbox(path);
+    try {
+      while (!tryLock(handle.fd)) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw busy("by another program's fcntl lock");
+        await backOff(attempt++, left);
+      }
+      const status = await handle.stat();
+      if (await stillNamed(path, status)) return { handle, status };
+    } catch (error) {
+      await handle.close().catch(() => {});
+      throw error;
+    }
+    await handle.close();
+  }
+}
+
+/** Whether `path` still names the file whose status is `status`. */
+async function stillNamed(path: string, status: Stats): Promise<boolean> {
+  try {
+    const named = await lstat(path);
+    return named.ino === status.ino && named.dev === status.dev;
+  } catch (error) {
+    if (systemErrorCode(error) === "ENOENT") return false;
+    throw error;
   }
 }
 
@@ -135,7 +184,7 @@ class DotLock {
       if (await removeIfStale(path, staleLockAge)) continue;
       const left = deadline - Date.now();
       if (left <= 0) throw busy(`by ${path} (${await holderOf(path)})`);
-      await delay(Math.min(left, Math.min(250, 10 * 1.5 ** attempt) * (0.5 + Math.random())));
+      await backOff(attempt, left);
     }
   }
 
@@ -240,37 +289,29 @@ const appendFlags =
   constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const LF = 0x0a;
 
-/** The append itself, under the lock: separation, From_ line, message, blank line, fdatasync. */
-async function append(path: string, sender: string, message: AsyncIterable<Buffer>): Promise<void> {
-  const mailbox = await openMailbox(path);
-  let sizeBefore: number | null = null;
+/** The append itself, under the locks: separation, From_ line, message, blank line, fdatasync. */
+async function append(mailbox: OpenMailbox, path: string, sender: string, message: AsyncIterable<Buffer>): Promise<void> {
+  const { handle, status } = mailbox;
+  if (!status.isFile()) throw new LocalDeliveryError("5.2.0", `${path} is not a regular file`);
+  if (status.nlink > 1) throw new LocalDeliveryError("5.2.0", `${path} has ${status.nlink} hard links; refusing to write to it`);
+  const sizeBefore = status.size;
   try {
-    const status = await mailbox.stat();
-    if (!status.isFile()) throw new LocalDeliveryError("5.2.0", `${path} is not a regular file`);
-    if (status.nlink > 1) {
-      throw new LocalDeliveryError("5.2.0", `${path} has ${status.nlink} hard links; refusing to write to it`);
-    }
-    sizeBefore = status.size;
-    await writeAll(mailbox, Buffer.concat([await separation(mailbox, status.size), fromLine(sender, new Date())]));
+    await writeAll(handle, Buffer.concat([await separation(handle, sizeBefore), fromLine(sender, new Date())]));
     let lastByte = LF;
     for await (const piece of message) {
-      await writeAll(mailbox, piece);
+      await writeAll(handle, piece);
       lastByte = piece[piece.length - 1] ?? lastByte;
     }
-    await writeAll(mailbox, Buffer.from(lastByte === LF ? "\n" : "\n\n"));
-    await mailbox.datasync();
+    await writeAll(handle, Buffer.from(lastByte === LF ? "\n" : "\n\n"));
+    await handle.datasync();
     if (sizeBefore === 0) await syncFolder(dirname(path)); // the file may be new: make its name durable
   } catch (error) {
-    if (sizeBefore !== null) {
-      // best effort: the caller must see the first error, and the next delivery separates itself anyway
-      await mailbox
-        .truncate(sizeBefore)
-        .then(() => mailbox.datasync())
-        .catch(() => {});
-    }
+    // best effort: the caller must see the first error, and the next delivery separates itself anyway
+    await handle
+      .truncate(sizeBefore)
+      .then(() => handle.datasync())
+      .catch(() => {});
     throw error;
-  } finally {
-    await mailbox.close().catch(() => {}); // after a successful fdatasync the bytes are durable already
   }
 }
 

@@ -209,8 +209,38 @@ export async function pythonMailbox(kind: "mbox" | "Maildir", path: string): Pro
 }
 
 const lockingReaderScript = `
-import json, mailbox, os, re, sys, time
-path, expected = sys.argv[1], int(sys.argv[2])
+import fcntl, json, mailbox, os, re, shutil, sys, tempfile, time
+path, expected, locks = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+snapshot = os.path.join(tempfile.mkdtemp(), "snapshot")
+
+def read_under_dot_lock():
+    box = mailbox.mbox(path, create=False)
+    try:
+        box.lock()
+    except mailbox.ExternalClashError:
+        box.close()
+        return None
+    try:
+        return [box.get_bytes(key) for key in box.keys()]
+    finally:
+        box.unlock()
+        box.close()
+
+def read_under_fcntl_lock():
+    with open(path, "rb") as file:
+        try:
+            fcntl.lockf(file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return None
+        with open(snapshot, "wb") as copy:
+            shutil.copyfileobj(file, copy)
+    box = mailbox.mbox(snapshot, create=False)
+    try:
+        return [box.get_bytes(key) for key in box.keys()]
+    finally:
+        box.close()
+
+read = read_under_dot_lock if locks == "dot-lock" else read_under_fcntl_lock
 print("ready", flush=True)
 reads, seen = 0, -1
 while True:
@@ -218,19 +248,11 @@ while True:
     if size in (0, seen):
         time.sleep(0.001)
         continue
-    box = mailbox.mbox(path, create=False)
-    try:
-        box.lock()
-    except mailbox.ExternalClashError:
-        box.close()
+    messages = read()
+    if messages is None:
         time.sleep(0.001)
         continue
-    try:
-        seen = os.path.getsize(path)
-        messages = [box.get_bytes(key) for key in box.keys()]
-    finally:
-        box.unlock()
-        box.close()
+    seen = size
     reads += 1
     for message in messages:
         subject = re.search(rb"^Subject: (\\S+) (\\d+)$", message, re.M)
@@ -245,12 +267,18 @@ print(json.dumps({"reads": reads}), flush=True)
 export type ReaderExit = { code: number | null; output: string };
 
 /**
- * Python's mailbox reading an mbox under its dot-lock (lock(): lockf and `<path>.lock`) each time the file
- * grows, until it has `count` messages; it fails on a message whose Subject `<name> <length>` does not match
- * its body (a torn message). `ready` once it runs; `done` with its exit code and output (`{"reads": n}`).
+ * Python reading an mbox each time the file grows, until it has `count` messages, under `locks`: "dot-lock" is
+ * Python's mailbox lock() (lockf and `<path>.lock`, as mutt reads), "fcntl" a shared lockf only (as Dovecot's
+ * readers do by default; the file is copied under the lock and parsed after). It fails on a message whose
+ * Subject `<name> <length>` does not match its body (a torn message). `ready` once it runs; `done` with its
+ * exit code and output (`{"reads": n}`).
  */
-export function pythonLockingReader(path: string, count: number): { ready: Promise<void>; done: Promise<ReaderExit> } {
-  const reader = spawn("python3", ["-c", lockingReaderScript, path, String(count)], {
+export function pythonLockingReader(
+  path: string,
+  count: number,
+  locks: "dot-lock" | "fcntl",
+): { ready: Promise<void>; done: Promise<ReaderExit> } {
+  const reader = spawn("python3", ["-c", lockingReaderScript, path, String(count), locks], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let output = "";
