@@ -166,6 +166,7 @@ test("python smtplib: three messages on one connection, then a hand-pipelined on
     const id = lines[i]!["queueId"] as string;
     const message = await petrel.spooled(id);
     assert.deepEqual(message.content, Buffer.from(sent.bytes, "base64"));
+    assert.equal(lines[i]!["size"], message.envelope.size, "the log gives the size of the message as queued");
     assert.equal(message.envelope.senderParameters.body, "8BITMIME");
     assert.match(message.received, /^Received: from python\.test \(localhost \[127\.0\.0\.1\]\)\r\n/);
   }

@@ -75,6 +75,7 @@ export async function finishMessage(session: Session, refusal: Refusal | null): 
     session.reply(withText(replies.queued, `queued as ${transaction.queueId}`));
     return;
   }
+  const size = transaction.size; // as queued: after the rules' header edits (the writer is gone after commit)
   try {
     await transaction.commit(session);
   } catch (error) {
@@ -89,8 +90,8 @@ export async function finishMessage(session: Session, refusal: Refusal | null): 
     {
       event: transaction.disposition?.action === "quarantine" ? "quarantined" : "queued",
       quarantine: transaction.disposition?.action === "quarantine" ? transaction.disposition.name : undefined,
-      ...fields,
-      size: transaction.size,
+      queueId: transaction.queueId,
+      size,
       client: session.clientAddress,
       sender: transaction.sender?.address ?? "",
       recipients: transaction.recipients.map((recipient) => recipient.mailbox.address),
