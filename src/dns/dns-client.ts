@@ -173,6 +173,35 @@ function transportError(question: Question, server: DnsServer, code: string, wha
   return new DnsError(`${question.name} ${question.type}: ${what} (${serverText(server)})`, { code, temporary: true, domain: question.name, type: question.type });
 }
 
+type Reply = (packet: DecodedPacket) => void;
+type Fail = (code: string, what: string) => void;
+
+/**
+ * One exchange under a deadline. `start` opens the socket, reports through `answer` or `fail` and returns how to
+ * close it; the first report (or the deadline) settles the exchange, clears the timer and closes the socket.
+ */
+function exchangeOnce(
+  question: Question,
+  server: DnsServer,
+  timeout: number,
+  late: string,
+  start: (answer: Reply, fail: Fail) => () => void,
+): Promise<DecodedPacket> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (finish: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      close();
+      finish();
+    };
+    const fail: Fail = (code, what) => settle(() => reject(transportError(question, server, code, what)));
+    const timer = setTimeout(() => fail("TIMEOUT", late), timeout);
+    const close = start((packet) => settle(() => resolve(packet)), fail);
+  });
+}
+
 /** Sends the query from a fresh connected UDP socket; resolves with the first packet that answers it. */
 function exchangeOverUdp(
   server: DnsServer,
@@ -181,25 +210,15 @@ function exchangeOverUdp(
   timeout: number,
   question: Question,
 ): Promise<DecodedPacket> {
-  return new Promise((resolve, reject) => {
+  return exchangeOnce(question, server, timeout, `no reply within ${timeout} ms`, (answer, fail) => {
     const socket = createSocket(isIP(server.address) === 6 ? "udp6" : "udp4");
-    let settled = false;
-    const done = (finish: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.close();
-      finish();
-    };
-    const timer = setTimeout(() => done(() => reject(transportError(question, server, "TIMEOUT", `no reply within ${timeout} ms`))), timeout);
     socket.on("message", (message) => {
       const packet = decodeOrNull(message);
-      if (packet !== null && fits(packet)) done(() => resolve(packet));
+      if (packet !== null && fits(packet)) answer(packet);
     });
-    socket.on("error", (error: NodeJS.ErrnoException) => {
-      done(() => reject(transportError(question, server, "UNREACHABLE", `server unreachable: ${error.code ?? error.message}`)));
-    });
+    socket.on("error", (error: NodeJS.ErrnoException) => fail("UNREACHABLE", `server unreachable: ${error.code ?? error.message}`));
     socket.connect(server.port, server.address, () => socket.send(query));
+    return () => socket.close();
   });
 }
 
@@ -211,19 +230,9 @@ function exchangeOverTcp(
   timeout: number,
   question: Question,
 ): Promise<DecodedPacket> {
-  return new Promise((resolve, reject) => {
+  return exchangeOnce(question, server, timeout, `no reply over TCP within ${timeout} ms`, (answer, fail) => {
     const socket = connect({ host: server.address, port: server.port });
     let received = Buffer.alloc(0);
-    let settled = false;
-    const done = (finish: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      finish();
-    };
-    const fail = (code: string, what: string) => done(() => reject(transportError(question, server, code, what)));
-    const timer = setTimeout(() => fail("TIMEOUT", `no reply over TCP within ${timeout} ms`), timeout);
     socket.on("connect", () => {
       const length = Buffer.alloc(2);
       length.writeUInt16BE(query.length);
@@ -233,10 +242,11 @@ function exchangeOverTcp(
       received = Buffer.concat([received, chunk]);
       if (received.length < 2 || received.length < 2 + received.readUInt16BE(0)) return;
       const packet = decodeOrNull(received.subarray(2, 2 + received.readUInt16BE(0)));
-      if (packet !== null && fits(packet)) done(() => resolve(packet));
+      if (packet !== null && fits(packet)) answer(packet);
       else fail("BADREPLY", "the reply over TCP does not answer the query");
     });
     socket.on("error", (error: NodeJS.ErrnoException) => fail("UNREACHABLE", `server unreachable over TCP: ${error.code ?? error.message}`));
     socket.on("close", () => fail("BADREPLY", "the server closed the TCP connection before replying"));
+    return () => socket.destroy();
   });
 }
