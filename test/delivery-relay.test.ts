@@ -187,6 +187,8 @@ test("a wrong password: 535 is permanent, the recipient fails and the sender get
   assert.match(report, /Status: 5\.7\.\d+/);
   // The remote's reply as it gave it, typed "smtp" (RFC 3464 §2.3.6), as a reply in the transaction would be.
   assert.match(report.replace(/\n /g, " "), /Diagnostic-Code: smtp; 535 5\.7\.8/);
+  // The hub was reached by its address: Remote-MTA names it as an address literal.
+  assert.match(report, /^Remote-MTA: dns; \[127\.0\.0\.1\]$/m);
 });
 
 test('tls = "required" (a transports entry, a rule route\'s default) to a server without STARTTLS defers; the message waits in deferred/', { skip }, async () => {

@@ -4,6 +4,7 @@
 // the null sender to the original sender (incoming/, delivered like any other mail). Mail from the null sender
 // gets no report: that is how bounce loops are avoided.
 
+import { isIPv6 } from "node:net";
 import type { Envelope, SpoolRecipient } from "../queue/envelope.ts";
 import type { Spool } from "../queue/spool.ts";
 import { composeDsn, type DsnAction, type DsnRecipient, dsnDue, returnsFullMessage } from "./dsn.ts";
@@ -47,10 +48,17 @@ function dsnRecipient(recipient: SpoolRecipient, action: DsnAction): DsnRecipien
   };
 }
 
-/** The host name of an SMTP remote ("mx.example.com[192.0.2.1]:25" → "mx.example.com"); none for mailboxes. */
+/**
+ * What Remote-MTA names for an SMTP or LMTP remote: its host name ("mx.example.com[192.0.2.1]:25" →
+ * "mx.example.com"), or, for a remote reached by its address, that address as an RFC 5321 address literal
+ * ("[192.0.2.1]:25" → "[192.0.2.1]", "[2001:db8::1]:25" → "[IPv6:2001:db8::1]"); none for mailboxes and sockets.
+ */
 function remoteHost(remote: string | undefined): string | undefined {
   const bracket = remote?.indexOf("[") ?? -1;
-  return remote === undefined || bracket <= 0 ? undefined : remote.slice(0, bracket);
+  if (remote === undefined || bracket < 0) return undefined;
+  if (bracket > 0) return remote.slice(0, bracket);
+  const address = remote.slice(1, remote.indexOf("]"));
+  return isIPv6(address) ? `[IPv6:${address}]` : `[${address}]`;
 }
 
 async function queueReport(spool: Spool, settings: ReportSettings, envelope: Envelope, recipients: DsnRecipient[], now: Date): Promise<string | null> {
