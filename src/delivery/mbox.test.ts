@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { constants } from "node:fs";
 import { link, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, stat, symlink, utimes, watch, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
@@ -466,6 +467,38 @@ test("a failure while appending truncates the mbox back to its size before (4.3.
   await mkdir(unreadable.bodyPath); // read() fails with EISDIR after the From_ line and trace headers are written
   await assert.rejects(deliverToMbox(mbox, unreadable), rejectsWith("4.3.0", true));
   assert.deepEqual(await readFile(mbox), before);
+  await assert.rejects(lstat(`${mbox}.lock`), { code: "ENOENT" });
+});
+
+test("without the native fcntl lock (no prebuilt addon for the platform) an mbox delivery is deferred with 4.3.0, nothing written", async (t) => {
+  const dir = await scratch(t);
+  const mbox = join(dir, "bob");
+  const spooledBody = await delivery(dir, "Subject: x\r\n\r\nx\r\n");
+  // A child whose module resolution refuses the addon, as on a platform it has no build for.
+  const hooks = [
+    'import { registerHooks } from "node:module";',
+    "registerHooks({ resolve(specifier, context, next) {",
+    '  if (specifier === "fs-native-extensions") throw new Error("no prebuilt addon for this platform");',
+    "  return next(specifier, context);",
+    "} });",
+  ].join("\n");
+  const child = [
+    "const [module, mbox, body] = process.argv.slice(1);",
+    "const { deliverToMbox } = await import(module);",
+    "try { await deliverToMbox(mbox, { queueId: 'Q', sender: 'a@example.org', recipient: 'bob@example.net', bodyPath: body }); }",
+    "catch (error) { console.log(JSON.stringify({ status: error.status, temporary: error.temporary, message: error.message })); }",
+  ].join("\n");
+  const module = pathToFileURL(join(import.meta.dirname, "mbox.ts")).href;
+  const args = ["--import", `data:text/javascript,${encodeURIComponent(hooks)}`, "--input-type=module", "-e", child, module, mbox, spooledBody.bodyPath];
+  const ran = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  let output = "";
+  ran.stdout.setEncoding("utf8").on("data", (text: string) => (output += text));
+  const [code] = await once(ran, "exit");
+  assert.equal(code, 0, output);
+  const outcome = JSON.parse(output) as { status: string; temporary: boolean; message: string };
+  assert.deepEqual([outcome.status, outcome.temporary], ["4.3.0", true]);
+  assert.match(outcome.message, /fcntl\(\) locking is not available here .*no prebuilt addon/);
+  assert.equal(await readFile(mbox, "latin1").catch(() => "no mbox"), "no mbox", "nothing created");
   await assert.rejects(lstat(`${mbox}.lock`), { code: "ENOENT" });
 });
 

@@ -31,7 +31,6 @@
 import { constants, type Stats } from "node:fs";
 import { lstat, open, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { tryLock } from "fs-native-extensions";
 import { hostname } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -96,6 +95,7 @@ type OpenMailbox = { readonly handle: FileHandle; readonly status: Stats };
  * path no longer names the file that was locked.
  */
 async function lockedMailbox(path: string, deadline: number, busy: (holder: string) => LocalDeliveryError): Promise<OpenMailbox> {
+  const tryLock = await fcntlLocking();
   for (let attempt = 0; ; ) {
     const handle = await openMailbox(path);
     try {
@@ -111,6 +111,18 @@ async function lockedMailbox(path: string, deadline: number, busy: (holder: stri
       throw error;
     }
     await handle.close();
+  }
+}
+
+/**
+ * The native fcntl lock, loaded at the first mbox delivery rather than with the server: a platform without a
+ * prebuilt addon then defers its mbox deliveries (4.3.0, saying why) and runs everything else.
+ */
+async function fcntlLocking(): Promise<(fd: number) => boolean> {
+  try {
+    return (await import("fs-native-extensions")).tryLock;
+  } catch (error) {
+    throw new LocalDeliveryError("4.3.0", `fcntl() locking is not available here (fs-native-extensions: ${String(error)})`, { cause: error });
   }
 }
 
