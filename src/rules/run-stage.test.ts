@@ -95,3 +95,30 @@ test("a rule past the deadline fails the stage and its signal is aborted", async
   assert.equal((seen as AbortSignal | null)?.aborted, true);
   assert.equal(ctx.expired.length, 1);
 });
+
+test("a rule that throws or rejects with a value that cannot be read (a throwing getter, a hostile proxy) still fails the stage", async () => {
+  const unreadable = Object.create(Error.prototype, {
+    message: {
+      get() {
+        throw new Error("no message for you");
+      },
+    },
+  }) as Error;
+  const hostile = new Proxy(
+    {},
+    {
+      getPrototypeOf() {
+        throw new Error("no prototype for you");
+      },
+    },
+  );
+  for (const value of [unreadable, hostile]) {
+    const throws = rule("throws", () => {
+      throw value;
+    });
+    assert.deepEqual(runStage([throws], clock(), 1000), { kind: "failed", rule: throws, error: "threw a value that cannot be read" });
+    const rejected = await runStage([rule("rejects", async () => Promise.reject(value))], clock(), 1000);
+    assert.deepEqual(rejected.kind === "failed" && rejected.error, "threw a value that cannot be read");
+  }
+});
+

@@ -119,8 +119,15 @@ function decide(rule: LoadedRule, result: unknown): StageOutcome | null {
   return { kind: "failed", rule, error: `returned ${describe(result)}, not a verdict (return ctx.accept(), ctx.deny()... or nothing)` };
 }
 
+/** The stage's failure for what a rule threw; reading that value must not throw in turn (a getter, a proxy). */
 function failed(rule: LoadedRule, error: unknown): StageOutcome {
-  return { kind: "failed", rule, error: error instanceof Error ? `${error.name}: ${error.message}` : `threw ${describe(error)}` };
+  let text: string;
+  try {
+    text = error instanceof Error ? `${error.name}: ${error.message}` : `threw ${describe(error)}`;
+  } catch {
+    text = "threw a value that cannot be read";
+  }
+  return { kind: "failed", rule, error: text };
 }
 
 function describe(value: unknown): string {
