@@ -66,6 +66,8 @@ const USAGE = `usage: npm run bench -- [part...] [options]
   --petrel DIR   the Petrel checkout to run (default: the one this benchmark is in)
   --dir DIR      where the temporary spools and Postfix instance go (default: ${tmpdir()})
   --cpu-prof DIR relay part: every Petrel process writes a V8 CPU profile into DIR when it stops
+  --rules FILE   rules part: the rule set to measure (default bench/rules/twenty-per-stage.ts; the lightest:
+                 bench/rules/one-liners.ts)
 `;
 
 function positiveInteger(text: string | undefined, fallback: number, name: string): number {
@@ -75,7 +77,14 @@ function positiveInteger(text: string | undefined, fallback: number, name: strin
   return value;
 }
 
-type Options = { parts: readonly Part[]; plan: ThroughputPlan; checkout: string; baseDir: string; cpuProfileDir?: string };
+type Options = {
+  parts: readonly Part[];
+  plan: ThroughputPlan;
+  checkout: string;
+  baseDir: string;
+  ruleSet: string;
+  cpuProfileDir?: string;
+};
 
 function readOptions(argv: string[]): Options | null {
   const { values, positionals } = parseArgs({
@@ -88,6 +97,7 @@ function readOptions(argv: string[]): Options | null {
       petrel: { type: "string" },
       dir: { type: "string" },
       "cpu-prof": { type: "string" },
+      rules: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -105,6 +115,7 @@ function readOptions(argv: string[]): Options | null {
     },
     checkout: resolve(values.petrel ?? resolve(import.meta.dirname, "..")),
     baseDir: resolve(values.dir ?? tmpdir()),
+    ruleSet: values.rules === undefined ? RULE_SET : resolve(values.rules),
     ...(values["cpu-prof"] === undefined ? {} : { cpuProfileDir: resolve(values["cpu-prof"]) }),
   };
 }
@@ -195,14 +206,14 @@ async function postfixPart({ plan, checkout, baseDir }: Options): Promise<boolea
  * Petrel without rules against Petrel with the rule set: two servers side by side, the same loads, A/B with
  * the order swapped every other round. Prints medians, spreads and the ratio against issue 4's target.
  */
-async function rulesPart({ plan, checkout, baseDir }: Options): Promise<void> {
+async function rulesPart({ plan, checkout, baseDir, ruleSet }: Options): Promise<void> {
   const plain = new PetrelServer(checkout, baseDir, { label: "no rules" });
-  const ruled = new PetrelServer(checkout, baseDir, { label: "rules", ruleFiles: [RULE_SET] });
+  const ruled = new PetrelServer(checkout, baseDir, { label: "rules", ruleFiles: [ruleSet] });
   const stopPlain = stopLater(() => plain.stop());
   const stopRuled = stopLater(() => ruled.stop());
   await plain.start();
   await ruled.start();
-  console.log(`\nrules: Petrel without rules on 127.0.0.1:${plain.port}, with ${RULE_SET} on 127.0.0.1:${ruled.port}`);
+  console.log(`\nrules: Petrel without rules on 127.0.0.1:${plain.port}, with ${ruleSet} on 127.0.0.1:${ruled.port}`);
   const results = await measureThroughput([plain, ruled], plan, (line) => console.log(line), { swapOrder: true });
   const rows = results.map(({ title, rates, cpu }) => ({
     title,
