@@ -6,7 +6,7 @@
 // One rule per stage is asynchronous (a look-up in a store that answers on a later turn, standing in for a
 // greylist or reputation cache), so the asynchronous path is measured as well; it sits in the middle of its
 // stage, so rules run both before and after it.
-// The rule set must never give a verdict to the benchmark's messages: bench/rules/twenty-per-stage.test.ts
+// The rule set must never give a verdict to the benchmark's messages: bench/rules/rule-sets.test.ts
 // runs one of them through `petrel rules test` and checks that.
 
 import { addressList, type ConnectContext, defineRules, domainList, isIp, type Networks, networks, type Verdict } from "petrel/rules";
