@@ -12,9 +12,10 @@
 // Plain JavaScript, checked by tsc through its JSDoc types: a thread that loaded a .ts file would start
 // Node's TypeScript stripper of its own, some 17 MB per thread.
 
-import { closeSync, constants, fdatasyncSync, fsyncSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fdatasyncSync, fsyncSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { parentPort, receiveMessageOnPort } from "node:worker_threads";
+import { COMMITTED_BODY_MODE } from "./committed-body.js";
 
 /** @typedef {import("./file-threads.ts").FileRequest} FileRequest */
 /** @typedef {import("./file-threads.ts").FileResult} FileResult */
@@ -36,12 +37,14 @@ function writeAll(fd, data) {
 }
 
 /**
- * open(O_EXCL, 0600) and write every byte; on failure nothing of the file is left. Returns the open fd.
+ * open(O_EXCL, `mode`, 0600 by default) and write every byte; on failure nothing of the file is left. Returns the
+ * open fd.
  * @param {string} path
  * @param {Uint8Array} data
+ * @param {number} [mode]
  */
-function createWritten(path, data) {
-  const fd = openSync(path, CREATE, 0o600);
+function createWritten(path, data, mode = 0o600) {
+  const fd = openSync(path, CREATE, mode);
   try {
     writeAll(fd, data);
   } catch (error) {
@@ -133,7 +136,7 @@ function commitBatch(requests) {
   };
   each(staged, failed, (item) => {
     const { plan } = item.request;
-    item.bodyFd = plan.bodyWritten ? openSync(plan.body, constants.O_RDONLY) : createWritten(plan.body, plan.bodyData);
+    item.bodyFd = plan.bodyWritten ? openCommitted(plan.body) : createWritten(plan.body, plan.bodyData, COMMITTED_BODY_MODE);
     item.envelopeFd = createWritten(plan.envelopeTmp, plan.envelopeData);
   });
   each(staged, failed, (item) => {
@@ -151,6 +154,21 @@ function commitBatch(requests) {
     failed(item, error);
   });
   return staged.map((item) => (item.error === null ? { id: item.request.id } : failure(item.request.id, item.error)));
+}
+
+/**
+ * Opens a body streamed earlier and marks it committed (committed-body.js); returns the open fd.
+ * @param {string} path
+ */
+function openCommitted(path) {
+  const fd = openSync(path, constants.O_RDONLY);
+  try {
+    fchmodSync(fd, COMMITTED_BODY_MODE);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return fd;
 }
 
 /**

@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
 import { promisify } from "node:util";
-import { createQueueIdSource, queueIdLength, queueIdTime } from "./queue-id.ts";
+import { createQueueIdSource, queueIdLength, queueIdTime, queueIdWorker } from "./queue-id.ts";
 
 const run = promisify(execFile);
 const drawIds = fileURLToPath(new URL("./fixtures/draw-ids.ts", import.meta.url));
@@ -64,7 +64,14 @@ test("the worker number must fit in the id", () => {
   assert.notEqual(createQueueIdSource(1, () => 0)(), createQueueIdSource(2, () => 0)());
 });
 
-test("queueIdTime refuses what is not a queue id", () => {
-  assert.equal(queueIdTime("short"), undefined);
-  assert.equal(queueIdTime("0000000000000I"), undefined);
+test("queueIdTime and queueIdWorker read back what the source wrote, and refuse what is not a queue id", () => {
+  for (const worker of [0, 1, 31, 32, 517, 1023]) {
+    const id = createQueueIdSource(worker, () => 1_795_944_724_000)();
+    assert.equal(queueIdWorker(id), worker);
+    assert.equal(queueIdTime(id), 1_795_944_724_000);
+  }
+  for (const read of [queueIdTime, queueIdWorker]) {
+    assert.equal(read("short"), undefined);
+    assert.equal(read("0000000000000I"), undefined);
+  }
 });

@@ -60,6 +60,13 @@ export function queueIdTime(id: string): number | undefined {
   return value;
 }
 
+/** The worker number written into a queue id, or undefined if it is not one. */
+export function queueIdWorker(id: string): number | undefined {
+  if (queueIdTime(id) === undefined) return undefined;
+  const [high, low] = [alphabet.indexOf(id.charAt(queueIdLength - 2)), alphabet.indexOf(id.charAt(queueIdLength - 1))];
+  return high * 32 + low;
+}
+
 function encode(value: number, digits: number): string {
   let text = "";
   let rest = value;

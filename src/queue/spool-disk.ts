@@ -2,12 +2,13 @@
 // make a write fail with ENOSPC without a full disk. The Node implementation is a thin layer over
 // node:fs/promises; it must never retry, cache or hide an error: the spool decides what errors mean.
 
-import { mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { chmod, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { systemErrorCode } from "./spool-errors.ts";
 import { type FileMove, FileThreads, type MessageRemoval } from "./file-threads.ts";
 import { dirname } from "node:path";
 import { DirectorySync } from "./directory-sync.ts";
+import { COMMITTED_BODY_MODE } from "./committed-body.js";
 
 export interface SpoolFile {
   /** Appends every byte of the buffers, in order (short writes are continued, not reported). */
@@ -32,12 +33,15 @@ export interface SpoolDisk {
   /**
    * Makes a new message durable, in this order: the body file created with `bodyData` (or, when `bodyWritten`,
    * already written by the caller and only fsynced) and the envelope written to `envelopeTmp`, both
-   * fdatasynced; the body's folder fsynced; the envelope renamed to `envelope`; the envelope's folder fsynced.
+   * fdatasynced, the body marked committed; the body's folder fsynced; the envelope renamed to `envelope`; the
+   * envelope's folder fsynced.
    * One call, so that the Node implementation makes one trip to a file thread, which also shares folder
    * fsyncs among the messages that wait for it. On failure the envelope is in neither place; the body file
    * is left to the caller (EEXIST: it was never this message's).
    */
   commitMessage(plan: CommitPlan): Promise<void>;
+  /** Gives a body file the committed mark (committed-body.js); commitMessage() does it on its own. */
+  markCommitted(path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
   remove(path: string): Promise<void>;
   readDirectory(path: string): Promise<string[]>;
@@ -165,6 +169,7 @@ export function commitMessageWith(disk: SpoolDisk): SpoolDisk["commitMessage"] {
         await body.close();
       }
     } else await disk.createFile(plan.body, plan.bodyData);
+    await disk.markCommitted(plan.body);
     await disk.createFile(plan.envelopeTmp, [plan.envelopeData]);
     try {
       await disk.syncDirectory(dirname(plan.body));
@@ -227,6 +232,7 @@ export const nodeSpoolDisk: SpoolDisk = {
   },
   createFile: (path, buffers) => threads().createFile(path, buffers),
   commitMessage: (plan) => threads().commitMessage(plan),
+  markCommitted: (path) => chmod(path, COMMITTED_BODY_MODE),
   rename: (from, to) => rename(from, to),
   remove: (path) => unlink(path),
   readDirectory: (path) => readdir(path),

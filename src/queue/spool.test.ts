@@ -57,7 +57,7 @@ test("committed messages are all found again by a new Spool on the same director
     const bytes = bodies.get(id)!;
     assert.deepEqual(envelope, { ...draftFor(id), version: 1, size: bytes.length });
     assert.deepEqual(await readFile(join(root, "body", id)), bytes);
-    assert.equal((await stat(join(root, "body", id))).mode & 0o777, 0o600);
+    assert.equal((await stat(join(root, "body", id))).mode & 0o777, 0o700, "owner only; the owner-execute bit marks it committed");
   }
   for (const folder of spoolFolders) assert.equal((await stat(join(root, folder))).mode & 0o777, 0o700);
   assert.deepEqual(await readdir(join(root, "tmp")), []);

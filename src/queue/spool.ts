@@ -14,6 +14,7 @@ import { readHeaderSection } from "./header-section.ts";
 import { SpoolMessageWriter } from "./message-writer.ts";
 import type { MessageWriter } from "./message-writer.ts";
 import { recoverSpool } from "./recovery.ts";
+import { type DeadWorker, removeWorkerLeftovers } from "./worker-leftovers.ts";
 import type { RecoveryReport } from "./recovery.ts";
 import { nodeSpoolDisk } from "./spool-disk.ts";
 import type { SpoolDisk, SpoolFile } from "./spool-disk.ts";
@@ -98,6 +99,11 @@ export class Spool {
   /** Run once by the primary before any worker accepts mail: see recovery.ts. */
   recover(): Promise<RecoveryReport> {
     return recoverSpool(this.#disk, this.#paths);
+  }
+
+  /** Run by the primary when an SMTP worker died, before its replacement starts: see worker-leftovers.ts. */
+  removeWorkerLeftovers(dead: DeadWorker): Promise<string[]> {
+    return removeWorkerLeftovers(this.#disk, this.#paths, dead);
   }
 
   /** Starts a message; nothing is visible to list() or show() before commit() resolves. */

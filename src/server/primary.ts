@@ -13,6 +13,7 @@ import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { createLogs, type Logs } from "../log/logs.ts";
 import { Spool } from "../queue/spool.ts";
+import type { DeadWorker } from "../queue/worker-leftovers.ts";
 import { DELIVERY_SLOT, type ToPrimary, type ToWorker } from "./control-messages.ts";
 import { ensureCertificate } from "./tls-certificate.ts";
 import { ensureSecret } from "../accounts/secret.ts";
@@ -44,14 +45,19 @@ class Primary {
   private readonly configPath: string | undefined;
   private logs: Logs;
   private readonly workers = new Map<number, Worker>();
+  /** When each child was last forked: what a dead SMTP worker left is told by the ids it made since. */
+  private readonly startedAt = new Map<number, number>();
   private draining = false;
   /** Per worker: who waits for its answer to the configuration last sent. */
   private readonly answers = new Map<number, (message: ToPrimary) => void>();
 
-  constructor(config: Config, configPath: string | undefined, logs: Logs) {
+  private readonly spool: Spool;
+
+  constructor(config: Config, configPath: string | undefined, logs: Logs, spool: Spool) {
     this.config = config;
     this.configPath = configPath;
     this.logs = logs;
+    this.spool = spool;
   }
 
   private send(message: ToWorker): void {
@@ -77,6 +83,7 @@ class Primary {
       exec: number === DELIVERY_SLOT ? deliveryEntry : workerEntry,
       execArgv: [...process.execArgv, "--expose-gc"], // see read-buffers.ts
     });
+    this.startedAt.set(number, Date.now());
     const worker = cluster.fork({ PETREL_WORKER: String(number) });
     this.workers.set(number, worker);
     worker.on("message", (message: ToPrimary) => this.answers.get(number)?.(message));
@@ -85,7 +92,10 @@ class Primary {
       this.answers.get(number)?.({ type: "failed", error: `worker ${number} exited (${signal ?? code})` });
       if (this.draining) return;
       this.logs.system.error({ ...who(number), code, signal }, "worker died; restarting it");
-      setTimeout(() => {
+      const dead = { number, startedAt: this.startedAt.get(number) ?? 0, diedAt: Date.now() };
+      setTimeout(async () => {
+        if (this.draining) return;
+        if (number !== DELIVERY_SLOT) await this.removeLeftovers(dead);
         if (this.draining) return;
         this.fork(number).then(
           () => this.logs.system.info(who(number), "worker restarted"),
@@ -99,6 +109,16 @@ class Primary {
         throw error;
       }),
     );
+  }
+
+  /** Removes the bodies a dead SMTP worker was receiving (worker-leftovers.ts); a failure is logged, not fatal. */
+  private async removeLeftovers(dead: DeadWorker): Promise<void> {
+    try {
+      const removed = await this.spool.removeWorkerLeftovers(dead);
+      if (removed.length > 0) this.logs.system.info({ ...who(dead.number), removed }, "removed what the dead worker was receiving");
+    } catch (error) {
+      this.logs.system.error({ ...who(dead.number), error: String(error) }, "could not remove what the dead worker left (the next start will)");
+    }
   }
 
   async start(): Promise<void> {
@@ -182,7 +202,7 @@ export async function serve(configPath: string | undefined): Promise<void> {
 
   const running = await runningPid(config.server.pid_file);
   if (running !== null) throw new Error(`petrel already runs with this configuration (pid ${running}, ${config.server.pid_file})`);
-  const primary = new Primary(config, configPath, logs);
+  const primary = new Primary(config, configPath, logs, spool);
   try {
     await primary.start();
     await writePidFile(config.server.pid_file);
