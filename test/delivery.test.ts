@@ -216,6 +216,20 @@ test("a destination that never answers: a delay warning, then the mail is return
   }
 });
 
+test("a destination found down pauses the mail after it: no try, not counted as an attempt", { skip }, async () => {
+  const first = await send(petrel, "lena@petrel.test", ["mia@nowhere.example"], "Subject: first\r\n\r\nx\r\n");
+  const tried = await petrel.waitFor(attempt(first, "mia@nowhere.example", "deferred"));
+  assert.equal(tried["attempt"], 1);
+  const second = await send(petrel, "lena@petrel.test", ["nina@nowhere.example"], "Subject: second\r\n\r\nx\r\n");
+  const paused = await petrel.waitFor(attempt(second, "nina@nowhere.example", "deferred"));
+  assert.match(String(paused["reply"]), /^delivery to this destination is paused after an error: /);
+  assert.equal(paused["attempt"], 0, "the paused copy was not tried");
+  await petrel.waitFor((line) => line.msg === "message deferred" && line["queueId"] === second);
+  const envelope = JSON.parse(await readFile(join(petrel.spool, "deferred", second), "utf8")) as { recipients: { attempts?: number; last?: { diagnostic: string } }[] };
+  assert.equal(envelope.recipients[0]?.attempts, undefined);
+  assert.match(envelope.recipients[0]?.last?.diagnostic ?? "", /paused after an error/);
+});
+
 test("mail from the null sender that fails is dropped with a log line, never bounced", { skip }, async () => {
   const id = await send(petrel, "", ["nobody@refuse.example"], "Subject: a bounce that bounces\r\n\r\nx\r\n");
   await petrel.waitFor(attempt(id, "nobody@refuse.example", "failed"));

@@ -130,8 +130,8 @@ async function run(parts: RunParts, envelope: Envelope, lines: HeldLines): Promi
   let open = groups.size;
   await Promise.all(
     [...groups].map(async ([key, group]) => {
-      const outcomes = await deliverGroup(parts, envelope, key, group);
-      for (const [index, recipient] of group.recipients.entries()) record(parts, envelope, recipient, outcomes[index]!, hopLabel(group.hop), finals, lines);
+      const { outcomes, tried } = await deliverGroup(parts, envelope, key, group);
+      for (const [index, recipient] of group.recipients.entries()) record(parts, envelope, recipient, outcomes[index]!, hopLabel(group.hop), finals, lines, tried);
       open -= 1;
       if (open > 0 && outcomes.some((outcome) => outcome.kind === "delivered")) {
         const snapshot = structuredClone(envelope);
@@ -196,10 +196,13 @@ async function quarantine(parts: RunParts, envelope: Envelope, name: string): Pr
   return { removed: true };
 }
 
-/** One next hop's transaction, in a delivery slot, unless the destination is down. */
-async function deliverGroup(parts: RunParts, envelope: Envelope, key: string, group: Group): Promise<readonly Outcome[]> {
+/**
+ * One next hop's transaction, in a delivery slot, unless the destination is down: then the recipients get the
+ * destination's last error without a try (`tried` false: not counted as an attempt).
+ */
+async function deliverGroup(parts: RunParts, envelope: Envelope, key: string, group: Group): Promise<{ outcomes: readonly Outcome[]; tried: boolean }> {
   const paused = parts.health.check(key, parts.now());
-  if (paused !== undefined) return group.recipients.map(() => paused);
+  if (paused !== undefined) return { outcomes: group.recipients.map(() => paused), tried: false };
   const release = await parts.slots.acquire(key);
   try {
     const transport = group.hop.kind === "maildir" || group.hop.kind === "mbox" ? parts.transports.local : parts.transports.smtp;
@@ -211,11 +214,12 @@ async function deliverGroup(parts: RunParts, envelope: Envelope, key: string, gr
     });
     if (result.reached) parts.health.markUp(key);
     else parts.health.markDown(key, parts.now() + parts.retry.retryMin, result.outcomes[0]!);
-    return result.outcomes;
+    return { outcomes: result.outcomes, tried: true };
   } catch (error) {
     // A transport that throws has a bug or met the unexpected: the recipients wait, the log says why.
     parts.log.error({ err: error, queueId: envelope.id, route: hopLabel(group.hop) }, "delivery failed unexpectedly");
-    return group.recipients.map(() => ({ kind: "deferred", status: "4.3.0", diagnostic: `local error in delivery: ${(error as Error).message}` }) satisfies Outcome);
+    const outcome: Outcome = { kind: "deferred", status: "4.3.0", diagnostic: `local error in delivery: ${(error as Error).message}` };
+    return { outcomes: group.recipients.map(() => outcome), tried: true };
   } finally {
     release();
   }
