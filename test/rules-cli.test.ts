@@ -49,6 +49,18 @@ test("rules check: a file the server would refuse (an unnamed rule, an unknown s
   assert.match((await runPetrel(["rules", "check", unknown])).stderr, /unknown stage "data" \(stages: connect, helo, auth, mail, rcpt, preq, postq, delivery\)/);
 });
 
+test("rules check: a missing file, or one that is not a rule file, is named with the reason, before any type check", async () => {
+  const notes = join(dir, "notes.md");
+  await writeFile(notes, "# not a rule file\n");
+  const missing = join(dir, "missing.ts");
+  const result = await runPetrel(["rules", "check", missing, notes]);
+  assert.equal(result.code, 1);
+  assert.equal(
+    result.stderr,
+    `petrel rules check: ${missing}: no such file\npetrel rules check: ${notes}: not a rule file (.ts, .mts, .js or .mjs)\n`,
+  );
+});
+
 test("rules test: one transaction through the rules; each verdict under the reply it led to; the queued result", async () => {
   const result = await runPetrel([
     "rules", "test", VERDICTS, "--from", "rewrite@petrel.test", "--to", "maildir@localhost", "--to", "reject@localhost", "--to", "friend@elsewhere.example",

@@ -2,6 +2,7 @@
 // JavaScript files with checkJs), then loads them as the server would and lists their rules per stage. A type
 // error or a file the server would refuse makes the exit code 1.
 
+import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
@@ -9,6 +10,9 @@ import { stages } from "../rules/api.ts";
 import { loadRuleFiles } from "../rules/rule-files.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** The names a rule file may have: TypeScript or JavaScript, run as an ES module. */
+const ruleFileName = /\.(m?ts|m?js)$/;
 
 const compilerOptions: ts.CompilerOptions = {
   strict: true,
@@ -48,6 +52,14 @@ export async function checkRuleFiles(files: readonly string[], out: NodeJS.Writa
   if (files.length === 0) {
     err.write("petrel rules check: name the rule files to check\n");
     return 2;
+  }
+  const unusable = files.flatMap((file) => {
+    const why = !existsSync(file) ? "no such file" : !ruleFileName.test(file) ? "not a rule file (.ts, .mts, .js or .mjs)" : null;
+    return why === null ? [] : [`${file}: ${why}`];
+  });
+  if (unusable.length > 0) {
+    for (const problem of unusable) err.write(`petrel rules check: ${problem}\n`);
+    return 1;
   }
   const errors = typeErrors(files);
   if (errors.length > 0) {
