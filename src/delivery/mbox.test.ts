@@ -374,6 +374,39 @@ test("another program's fcntl lock: the delivery waits for it, fails with 4.2.0 
   assert.deepEqual(readMboxrd(await readFile(mbox)).map(({ message }) => /^Subject: (\S+)$/m.exec(latin1(message))?.[1]), ["later"]);
 });
 
+test("a writer that takes only the dot-lock and appends while we wait for it: our message is separated from its", async (t) => {
+  const dir = await scratch(t);
+  const mbox = join(dir, "bob");
+  await writeFile(mbox, "");
+  // It holds the dot-lock; once our fcntl lock shows (its shared lockf is refused), it appends a message that
+  // does not end in a blank line, then lets the dot-lock go.
+  const script = [
+    "import fcntl, os, sys, time",
+    "path = sys.argv[1]",
+    "lock = os.open(path + '.lock', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)",
+    "os.write(lock, str(os.getpid()).encode()); os.close(lock)",
+    "print('locked', flush=True)",
+    "while True:",
+    "    with open(path, 'rb') as probe:",
+    "        try:",
+    "            fcntl.lockf(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)",
+    "        except OSError:",
+    "            break",
+    "    time.sleep(0.005)",
+    "with open(path, 'ab') as box:",
+    "    box.write(b'From theirs@example.org Sun Nov 29 09:00:00 2026\\nSubject: theirs\\n\\nno blank line after this')",
+    "os.unlink(path + '.lock')",
+  ].join("\n");
+  const writer = spawn("python3", ["-c", script, mbox], { stdio: ["ignore", "pipe", "inherit"] });
+  const exited = once(writer, "exit");
+  await once(writer.stdout, "data");
+  await deliverToMbox(mbox, await delivery(dir, "Subject: ours\r\n\r\nours\r\n"), { lockTimeout: 60_000 });
+  assert.deepEqual(await exited, [0, null]);
+  const read = readMboxrd(await readFile(mbox));
+  assert.deepEqual(read.map(({ sender }) => sender), ["theirs@example.org", "alice@example.org"]);
+  assert.match(latin1(read[0]!.message), /no blank line after this\n$/);
+});
+
 test("an mbox replaced while the delivery waited for its lock: the message goes into the file the path names now", async (t) => {
   const dir = await scratch(t);
   const mbox = join(dir, "bob");

@@ -76,7 +76,7 @@ export async function deliverToMbox(path: string, delivery: LocalDelivery, optio
         await lock.release();
       }
     } finally {
-      await file.handle.close().catch(() => {}); // releases the fcntl lock
+      await file.close().catch(() => {}); // releases the fcntl lock
     }
   } finally {
     endTurn(mailbox);
@@ -88,13 +88,12 @@ function backOff(attempt: number, left: number): Promise<void> {
   return delay(Math.min(left, Math.min(250, 10 * 1.5 ** attempt) * (0.5 + Math.random())));
 }
 
-type OpenMailbox = { readonly handle: FileHandle; readonly status: Stats };
-
 /**
- * The mbox opened and under our fcntl write lock, its status read once the lock was ours; opened again when the
- * path no longer names the file that was locked.
+ * The mbox opened and under our fcntl write lock; opened again when the path no longer names the file that was
+ * locked. Its size is read only once the dot-lock is ours too (append()): a writer that takes only the dot-lock
+ * may still append until then.
  */
-async function lockedMailbox(path: string, deadline: number, busy: (holder: string) => LocalDeliveryError): Promise<OpenMailbox> {
+async function lockedMailbox(path: string, deadline: number, busy: (holder: string) => LocalDeliveryError): Promise<FileHandle> {
   const tryLock = await fcntlLocking();
   for (let attempt = 0; ; ) {
     const handle = await openMailbox(path);
@@ -104,8 +103,7 @@ async function lockedMailbox(path: string, deadline: number, busy: (holder: stri
         if (left <= 0) throw busy("by another program's fcntl lock");
         await backOff(attempt++, left);
       }
-      const status = await handle.stat();
-      if (await stillNamed(path, status)) return { handle, status };
+      if (await stillNamed(path, await handle.stat())) return handle;
     } catch (error) {
       await handle.close().catch(() => {});
       throw error;
@@ -301,27 +299,27 @@ const appendFlags =
   constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const LF = 0x0a;
 
-/** The append itself, under the locks: separation, From_ line, message, blank line, fdatasync. */
-async function append(mailbox: OpenMailbox, path: string, sender: string, message: AsyncIterable<Buffer>): Promise<void> {
-  const { handle, status } = mailbox;
+/** The append itself, under both locks: separation, From_ line, message, blank line, fdatasync. */
+async function append(mailbox: FileHandle, path: string, sender: string, message: AsyncIterable<Buffer>): Promise<void> {
+  const status = await mailbox.stat();
   if (!status.isFile()) throw new LocalDeliveryError("5.2.0", `${path} is not a regular file`);
   if (status.nlink > 1) throw new LocalDeliveryError("5.2.0", `${path} has ${status.nlink} hard links; refusing to write to it`);
   const sizeBefore = status.size;
   try {
-    await writeAll(handle, Buffer.concat([await separation(handle, sizeBefore), fromLine(sender, new Date())]));
+    await writeAll(mailbox, Buffer.concat([await separation(mailbox, sizeBefore), fromLine(sender, new Date())]));
     let lastByte = LF;
     for await (const piece of message) {
-      await writeAll(handle, piece);
+      await writeAll(mailbox, piece);
       lastByte = piece[piece.length - 1] ?? lastByte;
     }
-    await writeAll(handle, Buffer.from(lastByte === LF ? "\n" : "\n\n"));
-    await handle.datasync();
+    await writeAll(mailbox, Buffer.from(lastByte === LF ? "\n" : "\n\n"));
+    await mailbox.datasync();
     if (sizeBefore === 0) await syncFolder(dirname(path)); // the file may be new: make its name durable
   } catch (error) {
     // best effort: the caller must see the first error, and the next delivery separates itself anyway
-    await handle
+    await mailbox
       .truncate(sizeBefore)
-      .then(() => handle.datasync())
+      .then(() => mailbox.datasync())
       .catch(() => {});
     throw error;
   }
