@@ -80,8 +80,11 @@ export async function finishMessage(session: Session, refusal: Refusal | null): 
     await transaction.commit(session);
   } catch (error) {
     await transaction.abort();
+    const full = error instanceof SpoolError && error.code === "SPOOL_FULL";
     session.context.logs.module("spool").error({ err: error, queueId: transaction.queueId }, "spool commit failed");
-    session.reply(error instanceof SpoolError && error.code === "SPOOL_FULL" ? replies.insufficientStorage : replies.localError);
+    // The mail log says it too, where the message's other lines are: the system log has the error itself.
+    session.note("error", { event: "refused", reason: full ? "spool-full" : "spool-error", ...fields }, "message not queued");
+    session.reply(full ? replies.insufficientStorage : replies.localError);
     return;
   }
   session.messages += 1;
