@@ -74,6 +74,7 @@ test("a DATA body over max_message_size: 552 5.3.4 after its end, nothing spoole
   assert.equal(codes(await client.command("QUIT")), "221 2.0.0");
   const refused = await limited.waitFor((line) => line.msg === "message refused" && line["reason"] === "too-big");
   assert.equal(refused["event"], "refused");
+  assert.deepEqual([refused["size"], refused["limit"]], [MAX_SIZE + 1, MAX_SIZE], "the octets that came, and the limit");
 });
 
 test("BDAT chunks over max_message_size: 552 5.3.4 at LAST, octets read, nothing spooled, the session goes on", async () => {
@@ -100,6 +101,8 @@ test("BDAT chunks over max_message_size: 552 5.3.4 at LAST, octets read, nothing
   client.write(`BDAT ${big.length} LAST\r\n${big}`);
   assert.equal(codes(await client.read()), "552 5.3.4");
   assert.deepEqual(await spoolFiles(limited), spooled);
+  const logged = await limited.waitFor((line) => line["reason"] === "too-big" && line["size"] === big.length);
+  assert.equal(logged["limit"], MAX_SIZE, "the BDAT octets announced, and the limit");
 
   const next = await client.sendMail("chunks@example.org", ["chunks@localhost"], "Subject: after\r\n\r\nsmall\r\n");
   assert.equal((await limited.spooled(queueIdOf(next))).content.toString(), "Subject: after\r\n\r\nsmall\r\n");

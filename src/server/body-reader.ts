@@ -46,7 +46,7 @@ const refusals: { readonly [R in Refusal]: Reply } = {
  * Ends the message: refuses it (removing every trace), or runs the preq rules and then refuses, drops,
  * quarantines or queues it, answering 250 with the queue id once it is durable.
  */
-export async function finishMessage(session: Session, refusal: Refusal | null): Promise<void> {
+export async function finishMessage(session: Session, refusal: Refusal | null, received?: number): Promise<void> {
   const transaction = session.transaction!;
   session.transaction = null;
   const fields = { queueId: transaction.queueId, size: transaction.size };
@@ -54,7 +54,13 @@ export async function finishMessage(session: Session, refusal: Refusal | null): 
   const refused = refusal ?? (transaction.hops >= session.context.settings.maxHops ? "mail-loop" : null);
   if (refused !== null) {
     await transaction.abort();
-    session.note("info", { event: "refused", reason: refused, ...fields, ...(refused === "mail-loop" ? { hops: transaction.hops } : {}) }, "message refused");
+    const why =
+      refused === "mail-loop"
+        ? { hops: transaction.hops }
+        : refused === "too-big" // what was kept stops at the limit: the log gives what came, and the limit
+          ? { size: received ?? transaction.size, limit: session.context.settings.maxMessageSize }
+          : {};
+    session.note("info", { event: "refused", reason: refused, ...fields, ...why }, "message refused");
     session.reply(refusals[refused]);
     return;
   }
@@ -134,7 +140,7 @@ export class DataBody implements BodyReader {
   finish(): Promise<void> {
     const rejectBare = this.decoder.bareLineEnding && this.session.context.settings.bareLineEndings === "reject";
     const refusal = this.decoder.overflow ? "too-big" : rejectBare ? "bare-line-ending" : this.nul ? "nul" : null;
-    return finishMessage(this.session, refusal);
+    return finishMessage(this.session, refusal, this.decoder.size);
   }
 }
 
@@ -161,7 +167,7 @@ export class BdatBody implements BodyReader {
   /** A chunk that takes the message over the limit fails the transaction at once (RFC 3030 §4.2). */
   async finish(): Promise<void> {
     const overflow = this.transaction.chunks.overflow;
-    if (this.last || overflow) return finishMessage(this.session, overflow ? "too-big" : null);
+    if (this.last || overflow) return finishMessage(this.session, overflow ? "too-big" : null, this.transaction.chunks.size);
     this.session.reply(withText(replies.chunkReceived, `${this.size} octets received`));
   }
 }
