@@ -170,6 +170,11 @@ test("on a submission listener: no AUTH before TLS, no MAIL without AUTH, and no
   assert.equal((await plain.command("AUTH PLAIN AGFsaWNlAHg="))?.lines[0], "530 5.7.0 must issue a STARTTLS command first");
   assert.equal((await plain.command("MAIL FROM:<alice@petrel.test>"))?.lines[0], "530 5.7.0 authentication required");
   plain.close();
+  await petrel.waitFor(
+    (line) => line["event"] === "sender-refused" && line["sender"] === "alice@petrel.test" && line["reason"] === "authentication required",
+  );
+  const early = await petrel.waitFor((line) => line["event"] === "command-refused" && line["command"] === "AUTH PLAIN");
+  assert.ok(!JSON.stringify(early).includes("AGFsaWNlAHg="), "no credentials in the log");
   const mta = await RawClient.greeted(petrel.port, { ehlo: "mta.test" });
   assert.equal((await mta.command("MAIL FROM:<someone@example.org>"))?.code, 250, "port 25 takes mail without AUTH");
   assert.equal((await mta.command("RCPT TO:<friend@elsewhere.example>"))?.code, 550, "but does not relay");

@@ -60,6 +60,8 @@ test("SIZE at MAIL over max_message_size: 552 5.3.4; at the limit: accepted", as
   ]);
   assert.equal(codes(await client.command(`MAIL FROM:<a@example.org> SIZE=${MAX_SIZE}`)), "250 2.1.0");
   client.close();
+  const logged = await limited.waitFor((line) => line["event"] === "sender-refused" && line["size"] === MAX_SIZE + 1);
+  assert.deepEqual([logged["sender"], logged["limit"]], ["a@example.org", MAX_SIZE]);
 });
 
 test("a DATA body over max_message_size: 552 5.3.4 after its end, nothing spooled, the session goes on", async () => {
@@ -143,6 +145,30 @@ test("recipients over max_recipients get 452 4.5.3; the message goes to the firs
     ["r1@localhost", "r2@localhost", "r3@localhost", "r4@localhost", "r5@localhost"],
   );
   client.close();
+  for (const recipient of ["r6@localhost", "r7@localhost"]) {
+    const logged = await limited.waitFor((line) => line["event"] === "rcpt-refused" && line["recipient"] === recipient);
+    assert.deepEqual([logged["reason"], logged["limit"]], ["too many recipients", 5]);
+  }
+});
+
+test("refused commands have their mail-log line: a bad address, a command out of sequence; never AUTH's credentials", async () => {
+  const client = await RawClient.greeted(limited.port, { ehlo: "client.test" });
+  assert.equal(codes(await client.command("RCPT TO:<early@localhost>")), "503 5.5.1");
+  assert.equal(codes(await client.command("MAIL FROM:<bad address@@example.org>")), "501 5.1.7");
+  client.close();
+  const sequence = await limited.waitFor((line) => line["event"] === "command-refused" && line["command"] === "RCPT");
+  assert.match(String(sequence["reason"]), /MAIL first|sequence/i);
+  const syntax = await limited.waitFor((line) => line["event"] === "command-refused" && String(line["command"]).startsWith("MAIL FROM:<bad"));
+  assert.match(String(syntax["reason"]), /syntax/);
+
+  const secret = Buffer.from("\0user\0hunter2-secret").toString("base64");
+  const auth = await RawClient.greeted(limited.port, { ehlo: "client.test" });
+  const answer = await auth.command(`AUTH PLAIN ${secret} extra`);
+  assert.match(answer?.lines[0] ?? "", /^5/);
+  auth.close();
+  const refused = await limited.waitFor((line) => line["event"] === "command-refused" && String(line["command"]).toUpperCase().startsWith("AUTH"));
+  assert.equal(refused["command"], "AUTH PLAIN");
+  assert.ok(!limited.lines.some((line) => JSON.stringify(line).includes(secret)), "the credentials are in no log line");
 });
 
 test("a command line over max_command_length: 500 5.5.2 once, and the session goes on", async () => {

@@ -114,6 +114,7 @@ const table: { readonly [V in Verb]: Handler<V> } = {
   MAIL(session, command) {
     const settings = session.context.settings;
     if (settings.submission && session.user === null) {
+      session.note("info", { event: "sender-refused", sender: command.sender?.address ?? "", reason: replies.authRequired.lines[0] }, "sender refused");
       session.refuse(replies.authRequired); // RFC 6409 §4.3 on submission listeners
       return undefined;
     }
@@ -124,6 +125,8 @@ const table: { readonly [V in Verb]: Handler<V> } = {
     }
     const declared = command.params.size;
     if (declared !== undefined && declared > settings.maxMessageSize) {
+      const fields = { sender: command.sender?.address ?? "", size: declared, limit: settings.maxMessageSize };
+      session.note("info", { event: "sender-refused", ...fields, reason: replies.messageTooBig.lines[0] }, "sender refused");
       session.reply(replies.messageTooBig);
       return undefined;
     }
@@ -142,7 +145,7 @@ const table: { readonly [V in Verb]: Handler<V> } = {
         const sender = transaction.sender;
         const { user } = session;
         if (policyApplies(decision) && user !== null && sender !== null && !ownsSender(session.context.accounts.senderLogins, user, sender, settings.localDomains)) {
-          session.note("info", { event: "sender-refused", sender: sender.address, user }, "sender not owned");
+          session.note("info", { event: "sender-refused", sender: sender.address, user, reason: replies.senderNotOwned.lines[0] }, "sender not owned");
           session.transaction = null;
           session.refuse(replies.senderNotOwned);
           return;
@@ -156,6 +159,8 @@ const table: { readonly [V in Verb]: Handler<V> } = {
     const transaction = session.transaction!;
     const settings = session.context.settings;
     if (transaction.recipients.length >= settings.maxRecipients) {
+      const reason = replies.tooManyRecipients.lines[0];
+      session.note("info", { event: "rcpt-refused", recipient: command.recipient.address, reason, limit: settings.maxRecipients }, "recipient refused");
       session.reply(replies.tooManyRecipients);
       return undefined;
     }
@@ -217,7 +222,7 @@ const table: { readonly [V in Verb]: Handler<V> } = {
 
   STARTTLS(session) {
     if (!session.context.settings.startTls) {
-      session.refuse(replies.notImplemented);
+      refuseCommand(session, "STARTTLS", replies.notImplemented);
       return undefined;
     }
     return session.startTls();
@@ -225,17 +230,18 @@ const table: { readonly [V in Verb]: Handler<V> } = {
 
   AUTH(session, command) {
     const settings = session.context.settings;
+    const verb = `AUTH ${command.mechanism.slice(0, 32)}`; // never the initial response: credentials
     if (!settings.submission) {
-      session.refuse(replies.notImplemented); // not offered on mta listeners
+      refuseCommand(session, verb, replies.notImplemented); // not offered on mta listeners
       return undefined;
     }
     if (session.tls === null && !settings.plaintextAuth) {
-      session.refuse(replies.tlsRequired);
+      refuseCommand(session, verb, replies.tlsRequired);
       return undefined;
     }
     const mechanism = saslMechanisms.find((known) => known === command.mechanism.toUpperCase());
     if (mechanism === undefined) {
-      session.refuse(replies.authMechanismUnknown);
+      refuseCommand(session, verb, replies.authMechanismUnknown);
       return undefined;
     }
     return session.authenticate(mechanism, command.initialResponse);
@@ -247,6 +253,12 @@ const table: { readonly [V in Verb]: Handler<V> } = {
     return undefined;
   },
 };
+
+/** Refuses a command with its mail-log line, naming the command by `verb` (an AUTH line's rest is credentials). */
+function refuseCommand(session: Session, verb: string, reply: Reply): void {
+  session.note("info", { event: "command-refused", command: verb, reason: reply.lines[0] }, "command refused");
+  session.refuse(reply);
+}
 
 /** Runs one parsed command: the sequence rules first, then the verb's handler. */
 export function runCommand(session: Session, command: Command): Promise<void> | undefined {
@@ -264,8 +276,11 @@ export function runCommand(session: Session, command: Command): Promise<void> | 
     command.verb,
   );
   if (refusal) {
-    if (command.verb === "BDAT") session.beginBody(new RefusedChunk(session, command.size, refusal));
-    else session.refuse(refusal);
+    if (command.verb !== "BDAT") refuseCommand(session, command.verb, refusal);
+    else {
+      session.note("info", { event: "command-refused", command: "BDAT", reason: refusal.lines[0] }, "command refused");
+      session.beginBody(new RefusedChunk(session, command.size, refusal));
+    }
     return undefined;
   }
   const handler = table[command.verb] as Handler<Verb>;

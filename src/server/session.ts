@@ -380,6 +380,10 @@ export class Session {
           extensions: this.extensions,
         });
         if ("error" in command) {
+          // The line as it came (its start), but never the credentials an AUTH line carries.
+          const text = line.toString("latin1", 0, Math.min(line.length, 64)).trimEnd();
+          const shown = /^auth[ \t]/i.test(text) ? text.split(/[ \t]+/).slice(0, 2).join(" ") : text;
+          this.note("info", { event: "command-refused", command: shown, reason: command.error.lines[0] }, "command refused");
           this.refuse(command.error);
           continue;
         }
