@@ -44,6 +44,6 @@ test("a bad line names the file and line; a missing file is an error, no path me
   await assert.rejects(mapFrom("ok@example.org alice\nnot-an-address alice\n"), /map:2: expected/);
   await assert.rejects(mapFrom("a@example.org\n"), /map:1: expected/);
   await assert.rejects(mapFrom("a@example.org x\nA@example.org y\n"), /map:2: A@example.org is listed twice/);
-  await assert.rejects(readSenderLogins("/nonexistent/petrel-map"), /ENOENT/);
+  await assert.rejects(readSenderLogins("/nonexistent/petrel-map"), /^Error: \/nonexistent\/petrel-map: no such file$/);
   assert.equal((await readSenderLogins(undefined)).size, 0);
 });

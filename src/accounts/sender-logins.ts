@@ -19,7 +19,9 @@ const NO_LINES: SenderLogins = new Map();
 /** Reads the file (a missing path in the configuration means no lines); throws naming the file and line. */
 export async function readSenderLogins(path: string | undefined): Promise<SenderLogins> {
   if (path === undefined) return NO_LINES;
-  const text = await readFile(path, "utf8");
+  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`${path}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
+  });
   const lines = new Map<string, ReadonlySet<string>>();
   for (const [index, raw] of text.split("\n").entries()) {
     const line = raw.replace(/#.*/, "").trim();

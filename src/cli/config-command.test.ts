@@ -101,6 +101,27 @@ test("a refused configuration prints every problem and exits 1", async () => {
   assert.match(missing.err, /absent\.toml: cannot read the configuration file: ENOENT/);
 });
 
+test("the data files it names are read as the server reads them: aliases (with :include:), mailboxes, sender logins", async () => {
+  const aliases = path.join(tmp, "aliases");
+  const team = path.join(tmp, "team");
+  await writeFile(team, "alice, bob\n");
+  await writeFile(aliases, `postmaster: root\nteam: :include:${team}\n`);
+  const file = path.join(tmp, "files.toml");
+  await writeFile(file, `[smtp]\naliases = "${aliases}"\n`);
+  const good = await run(["check", "--config", file]);
+  assert.equal(good.code, 0, good.err);
+
+  await writeFile(aliases, "postmaster: root\nlist: |/usr/bin/mailman post list\n");
+  await writeFile(file, `[smtp]\naliases = "${aliases}"\nmailboxes = "${path.join(tmp, "no-mailboxes")}"\n`);
+  const bad = await run(["check", "--config", file]);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.out, "");
+  const lines = bad.err.trimEnd().split("\n");
+  assert.equal(lines.length, 2, bad.err);
+  assert.match(lines[0]!, new RegExp(`^petrel config: ${aliases}:2: "\\|/usr/bin/mailman post list": delivery to a command or a file is not supported`));
+  assert.match(lines[1]!, /^petrel config: .*no-mailboxes/);
+});
+
 test("usage mistakes exit 2 and say how to call the command", async () => {
   for (const argv of [[], ["verify"], ["check", "extra"], ["check", "--config"]]) {
     const { code, out, err } = await run(argv);

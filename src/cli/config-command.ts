@@ -1,11 +1,15 @@
-// `petrel config check [--config FILE]`: validates the configuration and prints the effective one as TOML
-// (exit 0), or prints every problem found (exit 1). Usage mistakes exit 2. It must never start anything,
-// bind a port or open a log: checking a configuration has no side effects.
+// `petrel config check [--config FILE]`: validates the configuration and the plain files it names that the server
+// reads as data (smtp.aliases with its :include: files, smtp.mailboxes, auth.sender_logins), and prints the
+// effective configuration as TOML (exit 0), or prints every problem found (exit 1). Usage mistakes exit 2. It must
+// never start anything, bind a port, open a log or run code: rule files are checked by `petrel rules check`.
 
 import type { Writable } from "node:stream";
 import { formatConfig } from "../config/format.ts";
 import { ConfigError } from "../config/issues.ts";
 import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { readSenderLogins } from "../accounts/sender-logins.ts";
+import { readLocalRecipients } from "../rules/local-recipients.ts";
 
 const usage = "usage: petrel config check [--config FILE]\n";
 
@@ -32,6 +36,11 @@ export async function runConfigCommand(argv: string[], out: Writable, err: Writa
   }
   try {
     const { config, source } = await loadConfig(file);
+    const problems = await dataFileProblems(config);
+    if (problems.length > 0) {
+      for (const problem of problems) err.write(`petrel config: ${problem}\n`);
+      return 1;
+    }
     out.write(`# Effective configuration, from ${source}\n\n${formatConfig(config)}`);
     return 0;
   } catch (error) {
@@ -40,4 +49,22 @@ export async function runConfigCommand(argv: string[], out: Writable, err: Writa
     err.write(`${error.message}\npetrel config: ${count} ${count === 1 ? "problem" : "problems"} in ${error.file}\n`);
     return 1;
   }
+}
+
+/** What reading the configuration's data files as the server does reports, one problem per file. */
+async function dataFileProblems(config: Config): Promise<string[]> {
+  const reads = [
+    () => readLocalRecipients(config.smtp.aliases, undefined),
+    () => readLocalRecipients(undefined, config.smtp.mailboxes),
+    () => readSenderLogins(config.auth.sender_logins),
+  ];
+  const problems: string[] = [];
+  for (const read of reads) {
+    try {
+      await read();
+    } catch (error) {
+      problems.push(error instanceof Error ? error.message : String(error));
+    }
+  }
+  return problems;
 }

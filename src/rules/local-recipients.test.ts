@@ -40,6 +40,31 @@ test("aliases: bad lines name the file and line", async () => {
   await assert.rejects(readAliases("/nonexistent/aliases"), /\/nonexistent\/aliases: no such file/);
 });
 
+test("aliases: :include: a file of targets (commas, spaces, lines, comments), read with the aliases", async () => {
+  const list = await file("# the list\nalice, bob@example.net\ncarol  dave@elsewhere.example\n");
+  const aliases = await readAliases(await file(`team: :include:${list}, erin\n`));
+  assert.deepEqual(expandAliases(aliases, "team@example.org", local), [
+    "alice@example.org",
+    "bob@example.net",
+    "carol@example.org",
+    "dave@elsewhere.example",
+    "erin@example.org",
+  ]);
+});
+
+test("aliases: a command, a file or a bad :include: is refused when the file is read, with its line", async () => {
+  await assert.rejects(readAliases(await file("a: b\nc: |/usr/bin/procmail\n")), /aliases:2: "\|\/usr\/bin\/procmail": delivery to a command or a file is not supported/);
+  await assert.rejects(readAliases(await file('a: "|exit 67"\n')), /aliases:1: .*delivery to a command or a file/);
+  await assert.rejects(readAliases(await file("a: /var/mail/archive\n")), /aliases:1: .*delivery to a command or a file/);
+  await assert.rejects(readAliases(await file("a: :include:lists/team\n")), /aliases:1: :include: needs an absolute path/);
+  await assert.rejects(readAliases(await file("a: :include:/nonexistent/team\n")), /aliases:1: :include:\/nonexistent\/team: no such file/);
+  const nested = await file(`alice\n:include:${await file("bob\n")}\n`);
+  await assert.rejects(readAliases(await file(`a: :include:${nested}\n`)), new RegExp(`${nested}:2: an :include: file cannot include another`));
+  const bad = await file("alice\nbob carol |cmd\n");
+  await assert.rejects(readAliases(await file(`a: :include:${bad}\n`)), new RegExp(`${bad}:2: "\\|cmd": delivery to a command or a file`));
+  await assert.rejects(readAliases(await file(`a: :include:${await file("# nobody\n")}\n`)), /lists no target/);
+});
+
 test("mailboxes: listed addresses, whole domains and local parts exist; aliases too; no list: all exist", async () => {
   const mailboxes = await file("alice@example.org\n@example.net\npostmaster@\n");
   const policy = await readLocalRecipients(await file("sales: alice\n"), mailboxes);

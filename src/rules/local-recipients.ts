@@ -2,8 +2,12 @@
 //
 //   smtp.aliases — like /etc/aliases: `name: target, target` per line, `#` comments, continuation lines start
 //     with whitespace. `name` is a local part (at every local domain) or a whole address; a target is an address,
-//     or a local part at the domain the mail was sent to. Aliases expand recursively (at most 10 levels; a name
-//     met twice on one path stays as it is), and each target keeps the original address as its ORCPT.
+//     or a local part at the domain the mail was sent to, or `:include:/path`: the targets listed in that file
+//     (commas, spaces or lines between them, `#` comments), read with the aliases (so a change to it takes a
+//     SIGHUP, where sendmail and Postfix read it at each delivery). Aliases expand recursively (at most 10 levels;
+//     a name met twice on one path stays as it is), and each target keeps the original address as its ORCPT.
+//     Delivery to a command (`|program`) or a file (`/path`) is not something Petrel does: such a target is refused
+//     when the file is read, with its line, rather than found unusable at each message.
 //   smtp.mailboxes — a list file (objects/list-file.ts) of the addresses that exist: `user@domain`, `@domain`
 //     (all of that domain), `user@` (that local part at every local domain). With it, a recipient at a local
 //     domain that is neither an alias nor a mailbox is refused (550 5.1.1). Without it, all are accepted.
@@ -57,12 +61,40 @@ export async function readAliases(path: string): Promise<Aliases> {
       targets = line.slice(colon + 1);
     }
     for (const target of targets.split(",").map((each) => each.trim()).filter((each) => each !== "")) {
-      if (!TARGET.test(target)) throw new Error(`${path}:${index + 1}: "${target}" is not an address or a local part`);
-      aliases.get(current!.name)!.push(target);
+      const where = `${path}:${index + 1}`;
+      if (target.toLowerCase().startsWith(":include:")) aliases.get(current!.name)!.push(...(await included(target.slice(9).trim(), where)));
+      else aliases.get(current!.name)!.push(checkedTarget(target, where));
     }
   }
   for (const [name, targets] of aliases) if (targets.length === 0) throw new Error(`${path}: ${name} has no target`);
   return aliases;
+}
+
+/** A target as written, if Petrel can deliver to it; `where` names the file and line for the error. */
+function checkedTarget(target: string, where: string): string {
+  const bare = target.replace(/^"(.*)"$/, "$1");
+  if (bare.startsWith("|") || bare.startsWith("/")) {
+    throw new Error(`${where}: "${target}": delivery to a command or a file is not supported (alias it to a mailbox, or route it with a rule)`);
+  }
+  if (!TARGET.test(target)) throw new Error(`${where}: "${target}" is not an address or a local part`);
+  return target;
+}
+
+/** The targets of an `:include:` file (absolute path; no include in it). */
+async function included(path: string, where: string): Promise<string[]> {
+  if (!path.startsWith("/")) throw new Error(`${where}: :include: needs an absolute path, not "${path}"`);
+  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`${where}: :include:${path}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
+  });
+  const targets: string[] = [];
+  for (const [index, raw] of text.split(/\r?\n/).entries()) {
+    for (const target of raw.replace(/(^|\s)#.*$/, "").split(/[\s,]+/).filter((each) => each !== "")) {
+      if (target.toLowerCase().startsWith(":include:")) throw new Error(`${path}:${index + 1}: an :include: file cannot include another`);
+      targets.push(checkedTarget(target, `${path}:${index + 1}`));
+    }
+  }
+  if (targets.length === 0) throw new Error(`${where}: :include:${path} lists no target`);
+  return targets;
 }
 
 /** The alias entry for an address: the whole address first, then its local part if the domain is local. */
