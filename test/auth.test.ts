@@ -63,6 +63,8 @@ test("petrel user: list shows the users; the file holds salted hashes only and i
   assert.equal((await stat(file)).mode & 0o077, 0);
   assert.equal((await petrelCommand(["user", "add", "short"], "1234\n")).code, 2, "a short password is refused");
   assert.equal((await petrelCommand(["user", "remove", "nobody"])).code, 1);
+  const again = await petrelCommand(["user", "add", "bob"], "bobs password\n");
+  assert.match(again.stdout, /^changed the password of bob \(.*users; a running server reads it at SIGHUP\)$/m, "an existing user: said so");
 });
 
 test("swaks: AUTH PLAIN and LOGIN over STARTTLS, then relaying to another domain; Received says ESMTPSA", async () => {

@@ -26,21 +26,24 @@ export async function runUserCommand(argv: string[], usersFile: string, io: { in
       io.err.write(`petrel user: "${name}" is not a valid user name (no colon, space or control character)\n`);
       return 2;
     }
+    let done: string;
     if (action === "remove") {
       if (!users.delete(name)) {
         io.err.write(`petrel user: no user "${name}" in ${usersFile}\n`);
         return 1;
       }
+      done = "removed";
     } else {
       const password = await readPassword(io.input);
       if (password.length < 8) {
         io.err.write("petrel user: the password (one line on standard input) must have at least 8 characters\n");
         return 2;
       }
+      done = users.has(name) ? "changed the password of" : "added";
       users.set(name, await makeCredentials(password));
     }
     await writeUsers(usersFile, users);
-    io.out.write(`${action === "add" ? "added" : "removed"} ${name} (${usersFile})\n`);
+    io.out.write(`${done} ${name} (${usersFile}; a running server reads it at SIGHUP)\n`);
     return 0;
   }
   io.err.write("usage: petrel user add NAME (password on standard input) | remove NAME | list\n");
