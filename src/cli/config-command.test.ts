@@ -101,7 +101,7 @@ test("a refused configuration prints every problem and exits 1", async () => {
   assert.match(missing.err, /absent\.toml: cannot read the configuration file: ENOENT/);
 });
 
-test("the data files it names are read as the server reads them: aliases (with :include:), mailboxes, sender logins", async () => {
+test("the data files it names are read as the server reads them: aliases (with :include:), mailboxes, sender logins, relay passwords", async () => {
   const aliases = path.join(tmp, "aliases");
   const team = path.join(tmp, "team");
   await writeFile(team, "alice, bob\n");
@@ -120,6 +120,16 @@ test("the data files it names are read as the server reads them: aliases (with :
   assert.equal(lines.length, 2, bad.err);
   assert.match(lines[0]!, new RegExp(`^petrel config: ${aliases}:2: "\\|/usr/bin/mailman post list": delivery to a command or a file is not supported`));
   assert.match(lines[1]!, /^petrel config: .*no-mailboxes/);
+
+  const empty = path.join(tmp, "empty.password");
+  await writeFile(empty, "\n");
+  await writeFile(file, `[delivery.credentials]\nhub = { user = "u", password_file = "${empty}" }\nother = { user = "u", password_file = "${path.join(tmp, "absent.password")}" }\n`);
+  const logins = await run(["check", "--config", file]);
+  assert.equal(logins.code, 1);
+  assert.deepEqual(logins.err.trimEnd().split("\n"), [
+    `petrel config: delivery.credentials.hub.password_file: ${empty} is empty`,
+    `petrel config: delivery.credentials.other.password_file: ${path.join(tmp, "absent.password")}: no such file`,
+  ]);
 });
 
 test("usage mistakes exit 2 and say how to call the command", async () => {

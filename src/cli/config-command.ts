@@ -1,8 +1,10 @@
 // `petrel config check [--config FILE]`: validates the configuration and the plain files it names that the server
-// reads as data (smtp.aliases with its :include: files, smtp.mailboxes, auth.sender_logins), and prints the
+// reads as data (smtp.aliases with its :include: files, smtp.mailboxes, auth.sender_logins, the relay passwords
+// of delivery.credentials, delivery.tls_ca_file), and prints the
 // effective configuration as TOML (exit 0), or prints every problem found (exit 1). Usage mistakes exit 2. It must
 // never start anything, bind a port, open a log or run code: rule files are checked by `petrel rules check`.
 
+import { readFile } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import { formatConfig } from "../config/format.ts";
 import { ConfigError } from "../config/issues.ts";
@@ -51,12 +53,23 @@ export async function runConfigCommand(argv: string[], out: Writable, err: Writa
   }
 }
 
+/** A file the server reads whole (a password, authorities), named by the key that names it. */
+async function readable(path: string, key: string): Promise<void> {
+  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
+    throw new Error(`${key}: ${path}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
+  });
+  if (text.trim() === "") throw new Error(`${key}: ${path} is empty`);
+}
+
 /** What reading the configuration's data files as the server does reports, one problem per file. */
 async function dataFileProblems(config: Config): Promise<string[]> {
+  const { delivery } = config;
   const reads = [
     () => readLocalRecipients(config.smtp.aliases, undefined),
     () => readLocalRecipients(undefined, config.smtp.mailboxes),
     () => readSenderLogins(config.auth.sender_logins),
+    ...Object.entries(delivery.credentials).map(([name, login]) => () => readable(login.password_file, `delivery.credentials.${name}.password_file`)),
+    ...(delivery.tls_ca_file === undefined ? [] : [() => readable(delivery.tls_ca_file!, "delivery.tls_ca_file")]),
   ];
   const problems: string[] = [];
   for (const read of reads) {
