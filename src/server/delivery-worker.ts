@@ -37,7 +37,10 @@ let privilegesDropped = false;
 async function readCredentials(config: Config): Promise<Map<string, { user: string; password: string }>> {
   const logins = new Map<string, { user: string; password: string }>();
   for (const [name, { user, password_file }] of Object.entries(config.delivery.credentials)) {
-    const password = (await readFile(password_file, "utf8")).replace(/\r?\n$/, "");
+    const text = await readFile(password_file, "utf8").catch((error: NodeJS.ErrnoException) => {
+      throw new Error(`delivery.credentials.${name}.password_file: ${password_file}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
+    });
+    const password = text.replace(/\r?\n$/, "");
     logins.set(name, { user, password });
   }
   return logins;
