@@ -71,3 +71,20 @@ test("the aliases file is reread on SIGHUP", async () => {
   assert.equal((await refused.command("RCPT TO:<team@example.org>"))?.text, "550 5.1.1 no such user here", "team is gone");
   refused.close();
 });
+
+test("an internationalised local domain takes mail in either spelling (U-labels with SMTPUTF8, or A-labels)", async () => {
+  const idn = await Petrel.start({ toml: `[smtp]\nlocal_domains = ["bücher.example"]` });
+  try {
+    const client = await RawClient.greeted(idn.port, { ehlo: "client.example" });
+    assert.equal((await client.command("MAIL FROM:<someone@elsewhere.example> SMTPUTF8"))?.code, 250);
+    client.write(Buffer.from("RCPT TO:<jörg@bücher.example>\r\n", "utf8")); // command() sends latin1
+    const utf8 = await client.read();
+    assert.equal(utf8?.code, 250, utf8?.text);
+    assert.equal((await client.command("RCPT TO:<anna@xn--bcher-kva.example>"))?.code, 250);
+    assert.equal((await client.command("RCPT TO:<anna@bucher.example>"))?.text, "550 5.7.1 relay access denied");
+    client.close();
+  } finally {
+    await idn.remove();
+  }
+});
+

@@ -5,6 +5,7 @@
 // A check of a single value says only what the value is not (`params.notA`) and issues.ts words the message, so
 // that every message in front of an administrator has one shape; only checks across keys word their own.
 
+import { asciiDomain } from "../smtp/domain-forms.ts";
 import net from "node:net";
 import os from "node:os";
 import { z } from "zod";
@@ -57,14 +58,12 @@ const dnsLabel = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
 const domainPattern = new RegExp(`^${dnsLabel}(?:\\.${dnsLabel})*\\.?$`);
 
 /** A DNS name, kept lower-case and without a trailing dot. */
+/** A domain name, kept in lower case without a trailing dot; an internationalised one in its ASCII form. */
 function domainName(what: string, example: string) {
-  return z
-    .string()
-    .transform((value, ctx) =>
-      domainPattern.test(value) && value.length <= 253
-        ? value.toLowerCase().replace(/\.$/, "")
-        : notA(ctx, value, { notA: what, expected: `e.g. "${example}"` }),
-    );
+  return z.string().transform((value, ctx) => {
+    const ascii = asciiDomain(value);
+    return ascii !== "" && domainPattern.test(ascii) && ascii.length <= 253 ? ascii : notA(ctx, value, { notA: what, expected: `e.g. "${example}"` });
+  });
 }
 
 /** Kept as written: "auto" means os.availableParallelism() of the machine that runs the primary. */

@@ -18,6 +18,14 @@ test("local domains go to the local transport, with the place filled in lower-ca
   assert.deepEqual(router({ local_transport: "lmtp", lmtp: "unix:/run/dovecot/lmtp" }).route(to("bob@petrel.test")), { hop: { kind: "lmtp-socket", path: "/run/dovecot/lmtp" } });
 });
 
+test("an internationalised local domain, written either way, is local, and its mail lands in one place (ASCII form)", () => {
+  const idn = new Router(configSchema.parse({ smtp: { local_domains: ["Bücher.Example"] }, delivery: { maildir: "/var/mail/%d/%l" } }));
+  assert.deepEqual(idn.route(to("jörg@bücher.example")), { hop: { kind: "maildir", path: "/var/mail/xn--bcher-kva.example/jörg" } });
+  assert.deepEqual(idn.route(to("anna@XN--BCHER-KVA.example")), { hop: { kind: "maildir", path: "/var/mail/xn--bcher-kva.example/anna" } });
+  assert.deepEqual(idn.route(to("anna@example.org")), { hop: { kind: "mx", domain: "example.org" } });
+  assert.deepEqual(configSchema.parse({ smtp: { local_domains: ["Bücher.Example.", "EXAMPLE.org"] } }).smtp.local_domains, ["xn--bcher-kva.example", "example.org"]);
+});
+
 test("a local part that would leave the mailbox place is refused with 5.1.3", () => {
   for (const address of ['"../root"@petrel.test', ".hidden@petrel.test", '"a/b"@petrel.test']) {
     const routed = router().route(to(address));

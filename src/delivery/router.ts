@@ -1,13 +1,15 @@
 // The router: which next hop each recipient's copy takes. In order: the route a rule stored with the recipient;
 // for smtp.local_domains the local transport (delivery.local_transport, with its place filled in for the
 // recipient); a per-domain entry of delivery.transports (the domain, then ".parent" entries upwards); the relay
-// host (delivery.relay); else the recipient domain's MX. Mailbox places get %l (local part), %d (domain) and
-// %a (address), lower-case; a local part that would climb out of the place ("/", a leading ".") is refused.
+// host (delivery.relay); else the recipient domain's MX. Mailbox places get %l (local part), %d (domain, in its
+// ASCII form: bücher.example and xn--bcher-kva.example are one domain) and %a (address), lower-case; a local part
+// that would climb out of the place ("/", a leading ".") is refused.
 
 import type { Config } from "../config/schema.ts";
 import type { Route, SpoolRecipient } from "../queue/envelope.ts";
 import { type NextHop, parseNextHop } from "./next-hop.ts";
 import { failed, type Outcome } from "./outcome.ts";
+import { asciiDomain, domainForms } from "../smtp/domain-forms.ts";
 
 type HopSetting = { readonly url: string; readonly tls?: "required" | "opportunistic" | "none"; readonly credentials?: string; readonly verify?: boolean };
 
@@ -20,7 +22,7 @@ export class Router {
   readonly #parsed = new Map<HopSetting, NextHop>();
 
   constructor(config: Config) {
-    this.#localDomains = new Set(config.smtp.local_domains.map((domain) => domain.toLowerCase()));
+    this.#localDomains = domainForms(config.smtp.local_domains);
     this.#delivery = config.delivery;
   }
 
@@ -29,7 +31,7 @@ export class Router {
     const domain = (at < 0 ? "" : recipient.address.slice(at + 1)).toLowerCase();
     const hop = recipient.route !== undefined ? this.#ruleHop(recipient.route, domain) : this.#configuredHop(domain);
     if (hop.kind !== "maildir" && hop.kind !== "mbox") return { hop };
-    const path = fillPlace(hop.path, recipient.address, domain);
+    const path = fillPlace(hop.path, recipient.address, asciiDomain(domain));
     if (path === null) return { refused: failed("5.1.3", `the local part of <${recipient.address}> cannot name a mailbox`) };
     return { hop: { kind: hop.kind, path } };
   }

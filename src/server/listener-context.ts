@@ -2,6 +2,7 @@
 // listener's overrides applied, computed once per configuration), the spool, the logs and the id sources.
 // Sessions keep the context they started with, so a reload never changes a session in flight.
 
+import { domainForms } from "../smtp/domain-forms.ts";
 import type { Logs } from "../log/logs.ts";
 import type { Spool } from "../queue/spool.ts";
 import type { Config } from "../config/schema.ts";
@@ -129,7 +130,7 @@ export function listenerSettings(config: Config, listener: ListenerConfig): List
     hostname: config.server.hostname,
     dnsServers: config.dns.servers,
     role: listener.role,
-    localDomains: new Set(smtp.local_domains.map((domain) => domain.toLowerCase())),
+    localDomains: domainForms(smtp.local_domains), // both spellings of an internationalised one
     maxMessageSize,
     maxRecipients: smtp.max_recipients,
     maxRecipientsPerDomain: smtp.max_recipients_per_domain,

@@ -16,7 +16,7 @@
 // a non-ASCII domain is compared in its ASCII form (bücher.example is xn--bcher-kva.example), so none of them
 // slips past a list. An address without a domain (RCPT TO:<Postmaster>) matches only local-part entries.
 
-import { domainToASCII } from "node:url";
+import { asciiDomain } from "../../smtp/domain-forms.ts";
 
 export type AddressList = {
   /** Whether `local@domain` (or a bare local part) matches an entry. */
@@ -104,7 +104,7 @@ function remembered<T>(recent: Map<string, T>, key: string, value: T): T {
 function foldedDomain(domain: string): FoldedDomain {
   const known = recentDomains.get(domain);
   if (known !== undefined) return known;
-  const suffixes = [foldDomain(domain)];
+  const suffixes = [asciiDomain(domain)];
   for (let dot = suffixes[0]!.indexOf("."); dot !== -1; dot = suffixes[0]!.indexOf(".", dot + 1)) suffixes.push(suffixes[0]!.slice(dot + 1));
   return remembered(recentDomains, domain, Object.freeze(suffixes));
 }
@@ -126,19 +126,13 @@ function foldLocal(local: string): string {
 
 const NON_ASCII = /[^\x00-\x7f]/;
 
-/** Lower-cased, without a trailing dot, in ASCII (IDNA) form; "" for a non-ASCII domain IDNA refuses. */
-function foldDomain(domain: string): string {
-  const bare = domain.endsWith(".") ? domain.slice(0, -1) : domain;
-  return NON_ASCII.test(bare) ? domainToASCII(bare) : bare.toLowerCase();
-}
-
 const LABELS = /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/;
 const ADDRESS_LITERAL = /^\[[^\s[\]@]+\]$/;
 
 /** The folded domain of an entry; an address literal (`[192.0.2.1]`) only where the domain must match exactly. */
 function domainEntry(domain: string, exact: boolean, problem: (text: string) => never): string {
   if (domain.startsWith("*.")) problem("wildcards are not supported: write .domain for a domain and those under it");
-  const folded = foldDomain(domain);
+  const folded = asciiDomain(domain);
   if (folded === "") problem(NON_ASCII.test(domain) ? "not a valid internationalised domain" : "empty domain");
   if (exact && ADDRESS_LITERAL.test(folded)) return folded;
   if (!LABELS.test(folded)) problem("a domain is labels of letters, digits, - and _ separated by single dots");
