@@ -9,7 +9,7 @@
 // The most specific line that matches the sender decides (address, then @domain, then *): a listed user may use
 // it, no one else may. A sender matched by no line falls back to the default rule.
 
-import { readFile } from "node:fs/promises";
+import { readDataFile } from "../config/data-file.ts";
 import type { Mailbox } from "../smtp/address.ts";
 
 export type SenderLogins = ReadonlyMap<string, ReadonlySet<string>>;
@@ -19,9 +19,7 @@ const NO_LINES: SenderLogins = new Map();
 /** Reads the file (a missing path in the configuration means no lines); throws naming the file and line. */
 export async function readSenderLogins(path: string | undefined): Promise<SenderLogins> {
   if (path === undefined) return NO_LINES;
-  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw new Error(`${path}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
-  });
+  const text = await readDataFile(path);
   const lines = new Map<string, ReadonlySet<string>>();
   for (const [index, raw] of text.split("\n").entries()) {
     const line = raw.replace(/#.*/, "").trim();

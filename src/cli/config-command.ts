@@ -4,10 +4,10 @@
 // effective configuration as TOML (exit 0), or prints every problem found (exit 1). Usage mistakes exit 2. It must
 // never start anything, bind a port, open a log or run code: rule files are checked by `petrel rules check`.
 
-import { readFile } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import { formatConfig } from "../config/format.ts";
 import { ConfigError } from "../config/issues.ts";
+import { readDataFile } from "../config/data-file.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { readSenderLogins } from "../accounts/sender-logins.ts";
@@ -55,9 +55,7 @@ export async function runConfigCommand(argv: string[], out: Writable, err: Writa
 
 /** A file the server reads whole (a password, authorities), named by the key that names it. */
 async function readable(path: string, key: string): Promise<void> {
-  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw new Error(`${key}: ${path}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
-  });
+  const text = await readDataFile(path, `${key}: ${path}`);
   if (text.trim() === "") throw new Error(`${key}: ${path} is empty`);
 }
 

@@ -14,7 +14,7 @@
 //
 // Both are read when a configuration is applied (start, SIGHUP). Errors name the file and line.
 
-import { readFile } from "node:fs/promises";
+import { readDataFile } from "../config/data-file.ts";
 import { addressesFromFile } from "./objects/list-file.ts";
 import type { AddressList } from "./objects/addresses.ts";
 
@@ -39,9 +39,7 @@ const NAME = /^[^\s@:]+(@[^\s@:]+)?$/;
 const TARGET = /^[^\s@,]+(@[^\s@,]+)?$/;
 
 export async function readAliases(path: string): Promise<Aliases> {
-  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw new Error(`${path}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
-  });
+  const text = await readDataFile(path);
   const aliases = new Map<string, string[]>();
   let current: { name: string; line: number } | null = null;
   for (const [index, raw] of text.split(/\r?\n/).entries()) {
@@ -83,9 +81,7 @@ function checkedTarget(target: string, where: string): string {
 /** The targets of an `:include:` file (absolute path; no include in it). */
 async function included(path: string, where: string): Promise<string[]> {
   if (!path.startsWith("/")) throw new Error(`${where}: :include: needs an absolute path, not "${path}"`);
-  const text = await readFile(path, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw new Error(`${where}: :include:${path}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
-  });
+  const text = await readDataFile(path, `${where}: :include:${path}`);
   const targets: string[] = [];
   for (const [index, raw] of text.split(/\r?\n/).entries()) {
     for (const target of raw.replace(/(^|\s)#.*$/, "").split(/[\s,]+/).filter((each) => each !== "")) {

@@ -4,7 +4,7 @@
 // transport settings and the postq/delivery rules for the runs that start after it. delivery.paused = true keeps
 // it idle.
 
-import { readFile } from "node:fs/promises";
+import { readDataFile } from "../config/data-file.ts";
 import process from "node:process";
 import { rootCertificates } from "node:tls";
 import type { Config } from "../config/schema.ts";
@@ -37,9 +37,7 @@ let privilegesDropped = false;
 async function readCredentials(config: Config): Promise<Map<string, { user: string; password: string }>> {
   const logins = new Map<string, { user: string; password: string }>();
   for (const [name, { user, password_file }] of Object.entries(config.delivery.credentials)) {
-    const text = await readFile(password_file, "utf8").catch((error: NodeJS.ErrnoException) => {
-      throw new Error(`delivery.credentials.${name}.password_file: ${password_file}: ${error.code === "ENOENT" ? "no such file" : error.message}`);
-    });
+    const text = await readDataFile(password_file, `delivery.credentials.${name}.password_file: ${password_file}`);
     const password = text.replace(/\r?\n$/, "");
     logins.set(name, { user, password });
   }
@@ -49,7 +47,7 @@ async function readCredentials(config: Config): Promise<Map<string, { user: stri
 /** delivery.tls_ca_file's authorities with Node's own, read now; undefined without the setting (Node's alone). */
 async function relayAuthorities(config: Config): Promise<string[] | undefined> {
   const file = config.delivery.tls_ca_file;
-  return file === undefined ? undefined : [...rootCertificates, await readFile(file, "utf8")];
+  return file === undefined ? undefined : [...rootCertificates, await readDataFile(file, `delivery.tls_ca_file: ${file}`)];
 }
 
 async function runParts(config: Config, current: Spool, logs: Logs): Promise<RunParts> {

@@ -52,7 +52,7 @@ describe("readListFile", () => {
   });
 
   it("a directory is named as not being a list file", async () => {
-    await assert.rejects(readListFile(dir), { message: `${dir}: is a directory, not a list file` });
+    await assert.rejects(readListFile(dir), { message: `${dir}: is a directory, not a file` });
   });
 });
 

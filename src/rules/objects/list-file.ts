@@ -8,7 +8,7 @@
 // whitespace begins a comment; one inside an entry does not, because `#` is legal in a local part
 // (`sales#eu@example.org`). Errors name the file, and an invalid entry its line (`relay.txt:3: …`).
 
-import { readFile } from "node:fs/promises";
+import { readDataFile } from "../../config/data-file.ts";
 import { type AddressList, addressList, type DomainList, domainList } from "./addresses.ts";
 import { type Networks, networks } from "./networks.ts";
 
@@ -31,22 +31,8 @@ export async function domainsFromFile(path: string): Promise<DomainList> {
   return build(path, await readLines(path), domainList);
 }
 
-/** How the read errors an administrator meets most often are said; others keep Node's message. */
-const READ_ERRORS: Readonly<Record<string, string>> = {
-  ENOENT: "no such file",
-  EACCES: "permission denied",
-  EISDIR: "is a directory, not a list file",
-};
-
 async function readLines(path: string): Promise<ListLine[]> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const said = (code !== undefined && READ_ERRORS[code]) || (error as Error).message;
-    throw new Error(`${path}: ${said}`, { cause: error });
-  }
+  const text = await readDataFile(path);
   const lines: ListLine[] = [];
   for (const [index, raw] of text.split("\n").entries()) {
     const entry = raw.replace(/(^|\s)#.*/, "").trim();
