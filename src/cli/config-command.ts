@@ -11,7 +11,8 @@ import { readDataFile } from "../config/data-file.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { readSenderLogins } from "../accounts/sender-logins.ts";
-import { readLocalRecipients } from "../rules/local-recipients.ts";
+import { readAliases } from "../rules/local-recipients.ts";
+import { addressesFromFile } from "../rules/objects/list-file.ts";
 
 const usage = "usage: petrel config check [--config FILE]\n";
 
@@ -63,8 +64,8 @@ async function readable(path: string, key: string): Promise<void> {
 async function dataFileProblems(config: Config): Promise<string[]> {
   const { delivery } = config;
   const reads = [
-    () => readLocalRecipients(config.smtp.aliases, undefined),
-    () => readLocalRecipients(undefined, config.smtp.mailboxes),
+    ...(config.smtp.aliases === undefined ? [] : [() => readAliases(config.smtp.aliases!)]),
+    ...(config.smtp.mailboxes === undefined ? [] : [() => addressesFromFile(config.smtp.mailboxes!)]),
     () => readSenderLogins(config.auth.sender_logins),
     ...Object.entries(delivery.credentials).map(([name, login]) => () => readable(login.password_file, `delivery.credentials.${name}.password_file`)),
     ...(delivery.tls_ca_file === undefined ? [] : [() => readable(delivery.tls_ca_file!, "delivery.tls_ca_file")]),

@@ -46,7 +46,8 @@ const refusals: { readonly [R in Refusal]: Reply } = {
  * Ends the message: refuses it (removing every trace), or runs the preq rules and then refuses, drops,
  * quarantines or queues it, answering 250 with the queue id once it is durable.
  */
-export async function finishMessage(session: Session, refusal: Refusal | null, received?: number): Promise<void> {
+/** `received`: the octets of body that came (DATA) or were announced (BDAT), the limit's ones included. */
+export async function finishMessage(session: Session, refusal: Refusal | null, received: number): Promise<void> {
   const transaction = session.transaction!;
   session.transaction = null;
   const fields = { queueId: transaction.queueId, size: transaction.size };
@@ -58,7 +59,7 @@ export async function finishMessage(session: Session, refusal: Refusal | null, r
       refused === "mail-loop"
         ? { hops: transaction.hops }
         : refused === "too-big" // what was kept stops at the limit: the log gives what came, and the limit
-          ? { size: received ?? transaction.size, limit: session.context.settings.maxMessageSize }
+          ? { size: received, limit: session.context.settings.maxMessageSize }
           : {};
     session.note("info", { event: "refused", reason: refused, ...fields, ...why }, "message refused");
     session.reply(refusals[refused]);

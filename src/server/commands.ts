@@ -254,9 +254,13 @@ const table: { readonly [V in Verb]: Handler<V> } = {
   },
 };
 
-/** Refuses a command with its mail-log line, naming the command by `verb` (an AUTH line's rest is credentials). */
-function refuseCommand(session: Session, verb: string, reply: Reply): void {
-  session.note("info", { event: "command-refused", command: verb, reason: reply.lines[0] }, "command refused");
+/** The mail-log line of a refused command, which `command` names (never an AUTH line's rest: credentials). */
+export function noteRefusedCommand(session: Session, command: string, reply: Reply): void {
+  session.note("info", { event: "command-refused", command, reason: reply.lines[0] }, "command refused");
+}
+
+function refuseCommand(session: Session, command: string, reply: Reply): void {
+  noteRefusedCommand(session, command, reply);
   session.refuse(reply);
 }
 
@@ -278,7 +282,7 @@ export function runCommand(session: Session, command: Command): Promise<void> | 
   if (refusal) {
     if (command.verb !== "BDAT") refuseCommand(session, command.verb, refusal);
     else {
-      session.note("info", { event: "command-refused", command: "BDAT", reason: refusal.lines[0] }, "command refused");
+      noteRefusedCommand(session, "BDAT", refusal);
       session.beginBody(new RefusedChunk(session, command.size, refusal));
     }
     return undefined;

@@ -16,7 +16,7 @@ import { formatReply, type Reply } from "../smtp/reply.ts";
 import { replies } from "../smtp/replies.ts";
 import { parseCommand } from "../smtp/command.ts";
 import { isLoopback, reverseName } from "../dns/reverse-name.ts";
-import { runCommand } from "./commands.ts";
+import { noteRefusedCommand, runCommand } from "./commands.ts";
 import type { ListenerContext } from "./listener-context.ts";
 import type { Transaction } from "./transaction.ts";
 import type { BodyReader } from "./body-reader.ts";
@@ -383,7 +383,7 @@ export class Session {
           // The line as it came (its start), but never the credentials an AUTH line carries.
           const text = line.toString("latin1", 0, Math.min(line.length, 64)).trimEnd();
           const shown = /^auth[ \t]/i.test(text) ? text.split(/[ \t]+/).slice(0, 2).join(" ") : text;
-          this.note("info", { event: "command-refused", command: shown, reason: command.error.lines[0] }, "command refused");
+          noteRefusedCommand(this, shown, command.error);
           this.refuse(command.error);
           continue;
         }
