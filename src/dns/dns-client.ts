@@ -125,9 +125,9 @@ export class DnsClient {
   async #exchange(server: DnsServer, question: Question, edns: boolean): Promise<DnsReply> {
     const id = randomInt(0, 65536);
     const query = encodeQuery(id, question, edns);
-    const fits = (packet: DecodedPacket) => answersQuestion(packet, id, question);
-    let packet = await exchangeOverUdp(server, query, fits, this.#timeout, question);
-    if (packet.flag_tc) packet = await exchangeOverTcp(server, query, fits, this.#timeout, question);
+    const exchange: Exchange = { server, question, query, fits: (packet) => answersQuestion(packet, id, question), timeout: this.#timeout };
+    let packet = await exchangeOverUdp(exchange);
+    if (packet.flag_tc) packet = await exchangeOverTcp(exchange);
     const rcodeNumber = (packet.flags ?? 0) & 0xf;
     return {
       rcode: RCODES[rcodeNumber] ?? `RCODE${rcodeNumber}`,
@@ -176,14 +176,21 @@ function transportError(question: Question, server: DnsServer, code: string, wha
 type Reply = (packet: DecodedPacket) => void;
 type Fail = (code: string, what: string) => void;
 
+/** One query to one server: `fits` tells the packet that answers it. */
+type Exchange = {
+  readonly server: DnsServer;
+  readonly question: Question;
+  readonly query: Buffer;
+  readonly fits: (packet: DecodedPacket) => boolean;
+  readonly timeout: number;
+};
+
 /**
  * One exchange under a deadline. `start` opens the socket, reports through `answer` or `fail` and returns how to
  * close it; the first report (or the deadline) settles the exchange, clears the timer and closes the socket.
  */
 function exchangeOnce(
-  question: Question,
-  server: DnsServer,
-  timeout: number,
+  { question, server, timeout }: Exchange,
   late: string,
   start: (answer: Reply, fail: Fail) => () => void,
 ): Promise<DecodedPacket> {
@@ -203,14 +210,9 @@ function exchangeOnce(
 }
 
 /** Sends the query from a fresh connected UDP socket; resolves with the first packet that answers it. */
-function exchangeOverUdp(
-  server: DnsServer,
-  query: Buffer,
-  fits: (packet: DecodedPacket) => boolean,
-  timeout: number,
-  question: Question,
-): Promise<DecodedPacket> {
-  return exchangeOnce(question, server, timeout, `no reply within ${timeout} ms`, (answer, fail) => {
+function exchangeOverUdp(exchange: Exchange): Promise<DecodedPacket> {
+  const { server, query, fits, timeout } = exchange;
+  return exchangeOnce(exchange, `no reply within ${timeout} ms`, (answer, fail) => {
     const socket = createSocket(isIP(server.address) === 6 ? "udp6" : "udp4");
     socket.on("message", (message) => {
       const packet = decodeOrNull(message);
@@ -223,14 +225,9 @@ function exchangeOverUdp(
 }
 
 /** Asks over TCP (2-byte length prefix, RFC 1035 §4.2.2, RFC 7766); the reply must answer the query. */
-function exchangeOverTcp(
-  server: DnsServer,
-  query: Buffer,
-  fits: (packet: DecodedPacket) => boolean,
-  timeout: number,
-  question: Question,
-): Promise<DecodedPacket> {
-  return exchangeOnce(question, server, timeout, `no reply over TCP within ${timeout} ms`, (answer, fail) => {
+function exchangeOverTcp(exchange: Exchange): Promise<DecodedPacket> {
+  const { server, query, fits, timeout } = exchange;
+  return exchangeOnce(exchange, `no reply over TCP within ${timeout} ms`, (answer, fail) => {
     const socket = connect({ host: server.address, port: server.port });
     let received = Buffer.alloc(0);
     socket.on("connect", () => {
