@@ -121,6 +121,16 @@ test("the data files it names are read as the server reads them: aliases (with :
   assert.match(lines[0]!, new RegExp(`^petrel config: ${aliases}:2: "\\|/usr/bin/mailman post list": delivery to a command or a file is not supported`));
   assert.match(lines[1]!, /^petrel config: .*no-mailboxes/);
 
+  // Forwarding loops are followed through the configured local domains.
+  await writeFile(aliases, "owner: sales@example.net\nsales: owner@example.org\n");
+  await writeFile(file, `[smtp]\nlocal_domains = ["example.org", "example.net"]\naliases = "${aliases}"\n`);
+  const loop = await run(["check", "--config", file]);
+  assert.equal(loop.code, 1);
+  assert.match(loop.err, new RegExp(`^petrel config: ${aliases}:1: mail for owner@example\\.org reaches no mailbox: it goes round owner@example\\.org → sales@example\\.net → owner@example\\.org`));
+  await writeFile(file, `[smtp]\nlocal_domains = ["example.org"]\naliases = "${aliases}"\n`);
+  const oneDomain = await run(["check", "--config", file]);
+  assert.equal(oneDomain.code, 0, oneDomain.err);
+
   const empty = path.join(tmp, "empty.password");
   await writeFile(empty, "\n");
   await writeFile(file, `[delivery.credentials]\nhub = { user = "u", password_file = "${empty}" }\nother = { user = "u", password_file = "${path.join(tmp, "absent.password")}" }\n`);

@@ -12,6 +12,7 @@ import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { readSenderLogins } from "../accounts/sender-logins.ts";
 import { readAliases } from "../rules/local-recipients.ts";
+import { domainForms } from "../smtp/domain-forms.ts";
 import { addressesFromFile } from "../rules/objects/list-file.ts";
 
 const usage = "usage: petrel config check [--config FILE]\n";
@@ -64,7 +65,7 @@ async function readable(path: string, key: string): Promise<void> {
 async function dataFileProblems(config: Config): Promise<string[]> {
   const { delivery } = config;
   const reads = [
-    ...(config.smtp.aliases === undefined ? [] : [() => readAliases(config.smtp.aliases!)]),
+    ...(config.smtp.aliases === undefined ? [] : [() => readAliases(config.smtp.aliases!, domainForms(config.smtp.local_domains))]),
     ...(config.smtp.mailboxes === undefined ? [] : [() => addressesFromFile(config.smtp.mailboxes!)]),
     () => readSenderLogins(config.auth.sender_logins),
     ...Object.entries(delivery.credentials).map(([name, login]) => () => readable(login.password_file, `delivery.credentials.${name}.password_file`)),

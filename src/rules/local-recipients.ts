@@ -4,8 +4,11 @@
 //     with whitespace. `name` is a local part (at every local domain) or a whole address; a target is an address,
 //     or a local part at the domain the mail was sent to, or `:include:/path`: the targets listed in that file
 //     (commas, spaces or lines between them, `#` comments), read with the aliases (so a change to it takes a
-//     SIGHUP, where sendmail and Postfix read it at each delivery). Aliases expand recursively (at most 10 levels;
-//     a name met twice on one path stays as it is), and each target keeps the original address as its ORCPT.
+//     SIGHUP, where sendmail and Postfix read it at each delivery). Aliases expand recursively, and each target keeps
+//     the original address as its ORCPT. An alias among its own targets (`alice: alice, bob`) keeps a copy in its
+//     mailbox; a name met again further up ends that branch. A file in which mail for a name would reach no mailbox
+//     (`a: b`, `b: a`: sendmail and Postfix bounce such mail as a forwarding loop) or pass through more than 10
+//     aliases is refused when it is read, naming the round.
 //     Delivery to a command (`|program`) or a file (`/path`) is not something Petrel does: such a target is refused
 //     when the file is read, with its line, rather than found unusable at each message.
 //   smtp.mailboxes — a list file (objects/list-file.ts) of the addresses that exist: `user@domain`, `@domain`
@@ -28,9 +31,13 @@ export type LocalRecipients = {
 
 export const NO_LOCAL_POLICY: LocalRecipients = { aliases: new Map(), mailboxes: null };
 
-export async function readLocalRecipients(aliasesPath: string | undefined, mailboxesPath: string | undefined): Promise<LocalRecipients> {
+export async function readLocalRecipients(
+  aliasesPath: string | undefined,
+  mailboxesPath: string | undefined,
+  localDomains: ReadonlySet<string>,
+): Promise<LocalRecipients> {
   return {
-    aliases: aliasesPath === undefined ? new Map() : await readAliases(aliasesPath),
+    aliases: aliasesPath === undefined ? new Map() : await readAliases(aliasesPath, localDomains),
     mailboxes: mailboxesPath === undefined ? null : await addressesFromFile(mailboxesPath),
   };
 }
@@ -38,9 +45,11 @@ export async function readLocalRecipients(aliasesPath: string | undefined, mailb
 const NAME = /^[^\s@:]+(@[^\s@:]+)?$/;
 const TARGET = /^[^\s@,]+(@[^\s@,]+)?$/;
 
-export async function readAliases(path: string): Promise<Aliases> {
+/** Reads the file; `localDomains` are those its local-part names apply to (the loop check follows them). */
+export async function readAliases(path: string, localDomains: ReadonlySet<string>): Promise<Aliases> {
   const text = await readDataFile(path);
   const aliases = new Map<string, string[]>();
+  const lines = new Map<string, number>();
   let current: { name: string; line: number } | null = null;
   for (const [index, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.replace(/(^|\s)#.*$/, "");
@@ -56,6 +65,7 @@ export async function readAliases(path: string): Promise<Aliases> {
       if (aliases.has(name)) throw new Error(`${path}:${index + 1}: ${name} is defined twice`);
       current = { name, line: index + 1 };
       aliases.set(name, []);
+      lines.set(name, index + 1);
       targets = line.slice(colon + 1);
     }
     for (const target of targets.split(",").map((each) => each.trim()).filter((each) => each !== "")) {
@@ -65,7 +75,28 @@ export async function readAliases(path: string): Promise<Aliases> {
     }
   }
   for (const [name, targets] of aliases) if (targets.length === 0) throw new Error(`${path}: ${name} has no target`);
+  checkExpansions(aliases, localDomains, (name, problem) => `${path}:${lines.get(name)}: ${problem}`);
   return aliases;
+}
+
+/** At most this many aliases on one path of an expansion (sendmail's MaxAliasRecursion is 10 as well). */
+const MAX_ALIAS_DEPTH = 10;
+
+/**
+ * Throws when mail for some name would reach no mailbox, every path of its expansion leading back to a name
+ * already on it (a forwarding loop), or would pass through more than MAX_ALIAS_DEPTH aliases. Each name is
+ * expanded as the server expands it, a local-part name at each local domain.
+ */
+function checkExpansions(aliases: Aliases, localDomains: ReadonlySet<string>, problemAt: (name: string, problem: string) => string): void {
+  for (const name of aliases.keys()) {
+    for (const address of name.includes("@") ? [name] : [...localDomains].map((domain) => `${name}@${domain}`)) {
+      const { targets, loop, tooDeep } = expansion(aliases, address, localDomains);
+      if (targets.length === 0) {
+        throw new Error(problemAt(name, `mail for ${address} reaches no mailbox: it goes round ${loop!.join(" → ")} (a forwarding loop)`));
+      }
+      if (tooDeep) throw new Error(problemAt(name, `${address} expands through more than ${MAX_ALIAS_DEPTH} aliases`));
+    }
+  }
 }
 
 /** A target as written, if Petrel can deliver to it; `where` names the file and line for the error. */
@@ -101,22 +132,46 @@ function aliasOf(aliases: Aliases, address: string, localDomains: ReadonlySet<st
 }
 
 /**
- * The addresses mail for `address` goes to after alias expansion: itself when it is no alias. Targets without a
- * domain take the domain of the address they expand.
+ * The addresses mail for `address` goes to after alias expansion: itself when it is no alias (or, from a file
+ * read for other local domains, when its expansion reaches no mailbox). Targets without a domain take the domain
+ * of the address they expand.
  */
 export function expandAliases(aliases: Aliases, address: string, localDomains: ReadonlySet<string>): string[] {
-  const result: string[] = [];
-  const walk = (current: string, path: readonly string[], depth: number): void => {
-    const targets = depth < 10 && !path.includes(current.toLowerCase()) ? aliasOf(aliases, current, localDomains) : undefined;
-    if (targets === undefined) {
-      if (!result.some((seen) => seen.toLowerCase() === current.toLowerCase())) result.push(current);
+  const { targets } = expansion(aliases, address, localDomains);
+  return targets.length > 0 ? targets : [address];
+}
+
+/**
+ * Where mail for `address` goes: a name among its own targets keeps a copy in its mailbox; a name met again
+ * further up the path ends that branch (`loop`, the first such path), as its other targets are already on their
+ * way; a name reached through MAX_ALIAS_DEPTH aliases is taken as a mailbox (`tooDeep`).
+ */
+function expansion(aliases: Aliases, address: string, localDomains: ReadonlySet<string>): { targets: string[]; loop: string[] | null; tooDeep: boolean } {
+  const targets: string[] = [];
+  let loop: string[] | null = null;
+  let tooDeep = false;
+  const deliver = (current: string): void => {
+    if (!targets.some((seen) => seen.toLowerCase() === current.toLowerCase())) targets.push(current);
+  };
+  const walk = (current: string, path: readonly string[]): void => {
+    const lower = current.toLowerCase();
+    const back = path.indexOf(lower);
+    if (back !== -1) {
+      if (back === path.length - 1) deliver(current);
+      else loop ??= [...path.slice(back), lower];
+      return;
+    }
+    const next = aliasOf(aliases, current, localDomains);
+    if (next === undefined || path.length === MAX_ALIAS_DEPTH) {
+      tooDeep ||= next !== undefined;
+      deliver(current);
       return;
     }
     const domain = current.slice(current.lastIndexOf("@") + 1);
-    for (const target of targets) walk(target.includes("@") ? target : `${target}@${domain}`, [...path, current.toLowerCase()], depth + 1);
+    for (const target of next) walk(target.includes("@") ? target : `${target}@${domain}`, [...path, lower]);
   };
-  walk(address, [], 0);
-  return result;
+  walk(address, []);
+  return { targets, loop, tooDeep };
 }
 
 /** Whether a recipient at a local domain exists: an alias or a listed mailbox (every one without a list). */

@@ -14,6 +14,7 @@ import { stages } from "../rules/api.ts";
 import { emptyRuleBook, loadRuleFiles, type RuleBook } from "../rules/rule-files.ts";
 import type { SharedParts } from "./listeners.ts";
 import { readLocalRecipients } from "../rules/local-recipients.ts";
+import { domainForms } from "../smtp/domain-forms.ts";
 import type { ReadBuffers } from "./read-buffers.ts";
 import { tlsSetup } from "./tls-certificate.ts";
 
@@ -33,7 +34,7 @@ export async function servedParts(config: Config, parts: ProcessParts): Promise<
     failures: new AuthFailures({ maxFailures: auth.max_failures, lockout: auth.lockout, failureDelay: auth.failure_delay }),
   };
   const rules = { book: await loadRules(config, parts.logs), timeout: config.rules.timeout, log: parts.logs.module("rules", "mail"), config };
-  const localRecipients = await readLocalRecipients(config.smtp.aliases, config.smtp.mailboxes);
+  const localRecipients = await readLocalRecipients(config.smtp.aliases, config.smtp.mailboxes, domainForms(config.smtp.local_domains));
   const { spool, logs, readBuffers, nextId } = parts;
   return { spool, logs, readBuffers, tls: await tlsSetup(config), accounts, localRecipients, rules, nextSessionId: nextId, nextQueueId: nextId };
 }
