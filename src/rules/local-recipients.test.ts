@@ -37,6 +37,8 @@ test("aliases: a forwarding loop or an expansion through more than 10 aliases is
     /aliases:2: mail for a@example\.org reaches no mailbox: it goes round a@example\.org → b@example\.org → c@example\.org → a@example\.org \(a forwarding loop\)/,
   );
   await assert.rejects(readAliases(await file("a: b@example.net\nb: a@example.org\n"), local), /aliases:1: .* goes round a@example\.org → b@example\.net → a@example\.org/);
+  // A loop at one local domain only, through a whole-address name there.
+  await assert.rejects(readAliases(await file("a: b\nb@example.net: a\n"), local), /aliases:1: mail for a@example\.net reaches no mailbox: it goes round a@example\.net → b@example\.net → a@example\.net/);
   // A way back beside a way out is no loop: the mail takes the way out.
   assert.deepEqual(expandAliases(await readAliases(await file("a: b\nb: c\nc: a, d\n"), local), "a@example.org", local), ["d@example.org"]);
   const chain = (links: number) => Array.from({ length: links }, (_, i) => `l${i}: l${i + 1}`).join("\n");

@@ -85,11 +85,22 @@ const MAX_ALIAS_DEPTH = 10;
 /**
  * Throws when mail for some name would reach no mailbox, every path of its expansion leading back to a name
  * already on it (a forwarding loop), or would pass through more than MAX_ALIAS_DEPTH aliases. Each name is
- * expanded as the server expands it, a local-part name at each local domain.
+ * expanded as the server expands it. A local-part name has the same targets at every local domain, so it is
+ * expanded at one of them and at each local domain that has whole-address names, the only ones where its
+ * expansion can differ (hundreds of virtual domains would otherwise multiply the work).
  */
 function checkExpansions(aliases: Aliases, localDomains: ReadonlySet<string>, problemAt: (name: string, problem: string) => string): void {
+  const domains = new Set<string>();
+  for (const domain of localDomains) {
+    domains.add(domain);
+    break;
+  }
   for (const name of aliases.keys()) {
-    for (const address of name.includes("@") ? [name] : [...localDomains].map((domain) => `${name}@${domain}`)) {
+    const domain = name.slice(name.lastIndexOf("@") + 1);
+    if (name.includes("@") && localDomains.has(domain)) domains.add(domain);
+  }
+  for (const name of aliases.keys()) {
+    for (const address of name.includes("@") ? [name] : [...domains].map((domain) => `${name}@${domain}`)) {
       const { targets, loop, tooDeep } = expansion(aliases, address, localDomains);
       if (targets.length === 0) {
         throw new Error(problemAt(name, `mail for ${address} reaches no mailbox: it goes round ${loop!.join(" → ")} (a forwarding loop)`));
@@ -148,10 +159,13 @@ export function expandAliases(aliases: Aliases, address: string, localDomains: R
  */
 function expansion(aliases: Aliases, address: string, localDomains: ReadonlySet<string>): { targets: string[]; loop: string[] | null; tooDeep: boolean } {
   const targets: string[] = [];
+  const delivered = new Set<string>();
   let loop: string[] | null = null;
   let tooDeep = false;
   const deliver = (current: string): void => {
-    if (!targets.some((seen) => seen.toLowerCase() === current.toLowerCase())) targets.push(current);
+    if (delivered.has(current.toLowerCase())) return;
+    delivered.add(current.toLowerCase());
+    targets.push(current);
   };
   const walk = (current: string, path: readonly string[]): void => {
     const lower = current.toLowerCase();
