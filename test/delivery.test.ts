@@ -23,13 +23,16 @@ let sink6: SmtpSink; // ::1
 let refusing: SmtpSink; // 127.0.0.5: 550 to every RCPT
 let petrel: Petrel;
 
-/** A Petrel that delivers: local domain petrel.test into Maildirs, the rest by MX on mxPort, retries within seconds. */
-function deliveringPetrel(extra = ""): Promise<Petrel> {
+/**
+ * A Petrel that delivers: local domain petrel.test into Maildirs, the rest by MX on mxPort, retries within seconds
+ * (`retry`: other retry_min and retry_max).
+ */
+function deliveringPetrel(extra = "", retry = `retry_min = "1s"\nretry_max = "2s"`): Promise<Petrel> {
   return Petrel.start({
     toml: [
       `[smtp]\nlocal_domains = ["petrel.test"]\nrelay_networks = ["127.0.0.0/8"]`,
       `[dns]\nservers = ["${dns.server}"]\ntimeout = "1s"\nattempts = 1`,
-      `[delivery]\nmx_port = ${mxPort}\nretry_min = "1s"\nretry_max = "2s"\nconnection_reuse = "1s"\n${extra}`,
+      `[delivery]\nmx_port = ${mxPort}\n${retry}\nconnection_reuse = "1s"\n${extra}`,
     ].join("\n"),
   });
 }
@@ -53,6 +56,8 @@ before(async () => {
       "--mx-host=later.example,mx.later.example,10",
       "--host-record=mx.later.example,127.0.0.4",
       "--mx-host=nowhere.example,mx.nowhere.example,10",
+      "--mx-host=comeback.example,mx.comeback.example,10",
+      "--host-record=mx.comeback.example,127.0.0.7",
       "--host-record=mx.nowhere.example,127.0.0.6",
       "--dns-rr=nullmx.example,15,000000", // RFC 7505: preference 0, the root as exchange
       "--host-record=nullmx.example,127.0.0.2",
@@ -228,6 +233,29 @@ test("a destination found down pauses the mail after it: no try, not counted as 
   const envelope = JSON.parse(await readFile(join(petrel.spool, "deferred", second), "utf8")) as { recipients: { attempts?: number; last?: { diagnostic: string } }[] };
   assert.equal(envelope.recipients[0]?.attempts, undefined);
   assert.match(envelope.recipients[0]?.last?.diagnostic ?? "", /paused after an error/);
+});
+
+test("petrel queue flush tries a paused destination at once, as Postfix's flush wakes a dead site", { skip }, async () => {
+  const patient = await deliveringPetrel("", `retry_min = "10m"\nretry_max = "1h"`);
+  try {
+    const first = await send(patient, "olga@petrel.test", ["pam@comeback.example"], "Subject: first\r\nMessage-ID: <comeback-1@petrel.test>\r\n\r\nx\r\n");
+    await patient.waitFor((line) => line.msg === "message deferred" && line["queueId"] === first);
+    const second = await send(patient, "olga@petrel.test", ["quinn@comeback.example"], "Subject: second\r\nMessage-ID: <comeback-2@petrel.test>\r\n\r\nx\r\n");
+    const paused = await patient.waitFor(attempt(second, "quinn@comeback.example", "deferred"));
+    assert.match(String(paused["reply"]), /paused after an error/, "the destination is paused for retry_min (10 minutes)");
+    await patient.waitFor((line) => line.msg === "message deferred" && line["queueId"] === second);
+    const back = await startSmtpSink("127.0.0.7", mxPort);
+    sinks.push(back);
+    const flushed = await patient.queue("flush", "--domain", "comeback.example");
+    assert.equal(flushed.code, 0, flushed.stderr);
+    assert.equal(flushed.stdout.split("\n").filter((line) => line.includes("flushed to incoming/")).length, 2);
+    await patient.waitFor(attempt(first, "pam@comeback.example", "delivered"));
+    await patient.waitFor(attempt(second, "quinn@comeback.example", "delivered"));
+    const arrived = (await back.messages()).map(String);
+    for (const messageId of ["<comeback-1@petrel.test>", "<comeback-2@petrel.test>"]) assert.ok(arrived.some((message) => message.includes(messageId)));
+  } finally {
+    await patient.remove();
+  }
 });
 
 test("mail from the null sender that fails is dropped with a log line, never bounced", { skip }, async () => {

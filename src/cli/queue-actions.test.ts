@@ -93,7 +93,11 @@ test("flush with no argument retries every deferred message now, and only those;
   const { code, out } = await run(["flush"], root);
   assert.equal(code, 0);
   assert.equal(out, "01FFFFFFFFFFF1: flushed to incoming/ (was in deferred/)\n01FFFFFFFFFFF2: flushed to incoming/ (was in deferred/)\n");
-  assert.deepEqual(await readFile(join(root, "incoming", "01FFFFFFFFFFF1")), before, "a flush only moves: the schedule is kept");
+  assert.deepEqual(
+    await envelopeIn(root, "incoming", "01FFFFFFFFFFF1"),
+    { ...JSON.parse(before.toString()), retryAskedAt: new Date(now).toISOString() },
+    "the schedule is kept; the time of the flush goes in, so a destination paused before it is tried",
+  );
   const held = await run(["flush", "01FFFFFFFFFFF3", "01FFFFFFFFFFF4"], root);
   assert.equal(held.code, 1);
   assert.equal(held.out, "01FFFFFFFFFFF4: already in incoming/\n");
@@ -118,11 +122,11 @@ test("requeue puts a message back as never tried: runs, next attempt and pending
   const warned = { runs: 0, nextAttemptAt: new Date(now).toISOString(), delayWarnedAt: planted.schedule!.delayWarnedAt };
   assert.deepEqual(
     await envelopeIn(root, "incoming", "01QQQQQQQQQQQ1"),
-    { ...unscheduled, schedule: warned, recipients: [bob, carolAnew, dave] },
+    { ...unscheduled, schedule: warned, recipients: [bob, carolAnew, dave], retryAskedAt: new Date(now).toISOString() },
     "the time of the delay warning stays, so the sender is not warned twice",
   );
   const never = await envelopeIn(root, "incoming", "01QQQQQQQQQQQ5");
-  assert.deepEqual(never, { ...unscheduled, id: "01QQQQQQQQQQQ5", recipients: [bob, carolAnew, dave] });
+  assert.deepEqual(never, { ...unscheduled, id: "01QQQQQQQQQQQ5", recipients: [bob, carolAnew, dave], retryAskedAt: new Date(now).toISOString() });
   assert.equal(never.receivedAt, planted.receivedAt, "the arrival time, and the lifetime counted from it, stay");
 });
 

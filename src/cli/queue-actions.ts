@@ -65,7 +65,7 @@ export const queueActions = {
     // Quarantined mail leaves only when named: by id, or with --state quarantine.
     selects: ["hold"],
     idempotent: false,
-    prepare: leaveQuarantine,
+    prepare: triedNow(leaveQuarantine),
   },
   flush: {
     report: "flushed to incoming/",
@@ -73,6 +73,7 @@ export const queueActions = {
     to: "incoming",
     selects: ["deferred"],
     idempotent: true,
+    prepare: triedNow(),
   },
   requeue: {
     report: "requeued to incoming/",
@@ -80,7 +81,7 @@ export const queueActions = {
     to: "incoming",
     selects: ["incoming", "active", "deferred", "hold"],
     idempotent: false,
-    prepare: startOver,
+    prepare: triedNow(startOver),
   },
   bounce: {
     report: "bounced",
@@ -213,6 +214,18 @@ async function damageOf(spool: Spool, id: string, envelope: Envelope): Promise<s
   if (message.bodySize === undefined) return "its body file is missing";
   if (message.bodySize !== envelope.size) return `its body file has ${message.bodySize} bytes, the envelope says ${envelope.size}`;
   return undefined;
+}
+
+/**
+ * flush, release and requeue ask for a try now: the time goes into the envelope, and a destination paused after an
+ * error before then (delivery/destination-health.ts) is tried for the message anyway.
+ */
+function triedNow(prepare?: (envelope: Envelope, at: Date) => Preparation): (envelope: Envelope, at: Date) => Preparation {
+  return (envelope, at) => {
+    const prepared = prepare === undefined ? { envelope: null } : prepare(envelope, at);
+    if ("refused" in prepared) return prepared;
+    return { ...prepared, envelope: { ...(prepared.envelope ?? envelope), retryAskedAt: at.toISOString() } };
+  };
 }
 
 /** release: a quarantined message loses its quarantine's name as it leaves quarantine/. */

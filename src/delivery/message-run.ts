@@ -201,7 +201,8 @@ async function quarantine(parts: RunParts, envelope: Envelope, name: string): Pr
  * destination's last error without a try (`tried` false: not counted as an attempt).
  */
 async function deliverGroup(parts: RunParts, envelope: Envelope, key: string, group: Group): Promise<{ outcomes: readonly Outcome[]; tried: boolean }> {
-  const paused = parts.health.check(key, parts.now());
+  const asked = envelope.retryAskedAt === undefined ? undefined : Date.parse(envelope.retryAskedAt);
+  const paused = parts.health.check(key, parts.now(), asked);
   if (paused !== undefined) return { outcomes: group.recipients.map(() => paused), tried: false };
   const release = await parts.slots.acquire(key);
   try {
@@ -213,7 +214,7 @@ async function deliverGroup(parts: RunParts, envelope: Envelope, key: string, gr
       readBody: (limit) => parts.spool.readBody(envelope.id, limit),
     });
     if (result.reached) parts.health.markUp(key);
-    else parts.health.markDown(key, parts.now() + parts.retry.retryMin, result.outcomes[0]!);
+    else parts.health.markDown(key, parts.now(), parts.now() + parts.retry.retryMin, result.outcomes[0]!);
     return { outcomes: result.outcomes, tried: true };
   } catch (error) {
     // A transport that throws has a bug or met the unexpected: the recipients wait, the log says why.

@@ -82,6 +82,11 @@ export type Envelope = {
   quarantine?: string;
   /** Set by the scheduler once the message has been tried. */
   schedule?: DeliverySchedule;
+  /**
+   * ISO 8601: when an administrator last asked for a try now (`petrel queue flush`, `release`, `requeue`); a
+   * destination paused after an error before then is tried for this message anyway.
+   */
+  retryAskedAt?: string;
   /** Set once the postq rules have let the message through; "faccept": no rule runs again for it. */
   postq?: "done" | "faccept";
   /** Bytes in the body file. */
@@ -158,6 +163,7 @@ const envelopeSchema: z.ZodType<Envelope> = z.object({
   listener: z.string(),
   quarantine: z.string().optional(),
   schedule: scheduleSchema.optional(),
+  retryAskedAt: z.iso.datetime({ offset: true }).optional(),
   postq: z.enum(["done", "faccept"]).optional(),
   size: z.number().int().nonnegative(),
 });
