@@ -143,6 +143,7 @@ test("rcpt: reject refuses one recipient, accept skips the relay control, routes
   assert.equal((await client.command("RCPT TO:<bcc@localhost>"))?.code, 250);
   assert.equal((await client.command("RCPT TO:<rewrite@localhost>"))?.code, 250);
   assert.match((await client.command("RCPT TO:<badroute@localhost>"))?.text ?? "", /^451 4\.3\.0/, "credentials in a URL are an error");
+  assert.match((await client.command("RCPT TO:<portzero@localhost>"))?.text ?? "", /^451 4\.3\.0/, "so is a port delivery could not use");
   assert.equal((await client.command("DATA"))?.code, 354);
   const id = queueIdOf(await client.command("Subject: routes\r\n\r\nx\r\n."));
   const { recipients } = (await petrel.spooled(id)).envelope;
@@ -159,6 +160,7 @@ test("rcpt: reject refuses one recipient, accept skips the relay control, routes
     ],
   );
   await petrel.waitFor((line) => line["event"] === "rule-failed" && /credentials do not belong in the URL/.test(String(line["error"])));
+  await petrel.waitFor((line) => line["event"] === "rule-failed" && /relay route: smtp:\/\/smarthost\.petrel\.test:0: expected scheme:\/\/host\[:port\]/.test(String(line["error"])));
   client.close();
 });
 

@@ -240,9 +240,23 @@ test("loadConfig reads a file and reports its absolute path as the source", asyn
 
 test("a delivery next hop: a URL alone or a table, and a wrong one says what is expected, at its line", () => {
   assert.deepEqual(refusal(`[delivery]\nrelay = "ftp://host:21"\n[delivery.transports]\n"a.example" = { url = "smtp://gw:25", tls = "maybe" }`), [
-    'petrel.toml:2: delivery.relay.url: expected "smtp://host:port", "smtps://host:port", "lmtp://host:port", "unix:/path", "maildir:/path", "mbox:/path" or "mx"',
+    'petrel.toml:2: delivery.relay.url: expected "smtp://host[:port]", "smtps://host[:port]", "lmtp://host[:port]", "unix:/path", "maildir:/path", "mbox:/path" or "mx"',
     'petrel.toml:4: delivery.transports."a.example".tls: "maybe" is not allowed (expected one of: required, opportunistic, none)',
   ]);
+  // What delivery could not read is refused here, not found at the first message: a broken address, port 0, a
+  // path or credentials in the URL; an LMTP place that is neither; a back-off that shrinks.
+  const expected = 'expected "smtp://host[:port]", "smtps://host[:port]", "lmtp://host[:port]", "unix:/path", "maildir:/path", "mbox:/path" or "mx"';
+  const urls = ["smtp://[::1", "smtp://relay.example:0", "smtp://user@relay.example:25", "smtp://relay.example:25/path", "lmtp://:24"];
+  assert.deepEqual(
+    refusal(`[delivery]\nlmtp = "127.0.0.1:24"\nretry_min = "10m"\nretry_max = "1m"\n[delivery.transports]\n${urls.map((url, i) => `"d${i}.example" = "${url}"`).join("\n")}`),
+    [
+      'petrel.toml:2: delivery.lmtp: expected "lmtp://host[:port]" or "unix:/path"',
+      'petrel.toml:4: delivery.retry_max: shorter than retry_min: the wait starts at retry_min and grows up to retry_max',
+      ...urls.map((_, i) => `petrel.toml:${6 + i}: delivery.transports."d${i}.example".url: ${expected}`),
+    ],
+  );
+  const portless = parseConfig(`[delivery]\nrelay = "smtp://smarthost.example"\nlmtp = "lmtp://[::1]"`, "petrel.toml");
+  assert.equal(portless.delivery.relay?.url, "smtp://smarthost.example", "a port left out is the scheme's (25, 465, 24)");
 });
 
 test("networks are checked as the server uses them: a network with host bits set or a bad prefix is refused at its line", () => {

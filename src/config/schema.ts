@@ -12,6 +12,7 @@ import { z } from "zod";
 import { defaultListeners } from "./default.ts";
 import { parseDuration, parseSize } from "./units.ts";
 import { networks } from "../rules/objects/networks.ts";
+import { parseNextHop } from "../delivery/next-hop.ts";
 
 /** Marks schemas whose values need care beyond their JSON type: relative paths, and units to print back. */
 export const valueKinds = z.registry<{ kind: "duration" | "size" | "path" }>();
@@ -182,15 +183,25 @@ function isResolverAddress(text: string): boolean {
 }
 
 /**
- * Where mail goes next: "smtp://host:port" (STARTTLS when offered), "smtps://host:port", "lmtp://host:port",
- * "unix:/path" (LMTP), "maildir:/path", "mbox:/path" or "mx"; or a table with `url`, `tls` ("required",
+ * Where mail goes next: "smtp://host:port" (STARTTLS when offered), "smtps://host:port", "lmtp://host:port"
+ * (without a port: 25, 465, 24), "unix:/path" (LMTP), "maildir:/path", "mbox:/path" or "mx"; or a table with `url`, `tls` ("required",
  * "opportunistic", "none"; smtps:// is always TLS), `credentials` (a name in delivery.credentials) and `verify`
  * (false: do not verify the certificate of a required or implicit TLS connection; default true).
  */
 const nextHopUrl = z.string().refine(
-  (url) => url === "mx" || /^(smtp|smtps|lmtp):\/\/[^/@]+:\d{1,5}\/?$/.test(url) || /^(unix|maildir|mbox):\/./.test(url),
-  { message: 'expected "smtp://host:port", "smtps://host:port", "lmtp://host:port", "unix:/path", "maildir:/path", "mbox:/path" or "mx"' },
+  (url) => url === "mx" || /^(unix|maildir|mbox):\/./.test(url) || (/^(smtp|smtps|lmtp):\/\//.test(url) && readsAsNextHop(url)),
+  { message: 'expected "smtp://host[:port]", "smtps://host[:port]", "lmtp://host[:port]", "unix:/path", "maildir:/path", "mbox:/path" or "mx"' },
 );
+
+/** Whether delivery reads the URL (delivery/next-hop.ts): a host, a port from 1 to 65535 or none, nothing else. */
+function readsAsNextHop(url: string): boolean {
+  try {
+    parseNextHop(url, "");
+    return true;
+  } catch {
+    return false;
+  }
+}
 const nextHop = z.preprocess(
   (value) => (typeof value === "string" ? { url: value } : value), // a URL alone is short for { url = ... }
   z.strictObject({
@@ -301,7 +312,10 @@ const configObject = z.strictObject({
       local_transport: z.enum(["maildir", "mbox", "lmtp"]).default("maildir"),
       maildir: filePath().default("./var/mail/%d/%l"),
       mbox: filePath().default("./var/mbox/%d/%l"),
-      lmtp: z.string().min(1).default("unix:/var/run/dovecot/lmtp"),
+      lmtp: z
+        .string()
+        .refine((url) => /^unix:\/./.test(url) || (url.startsWith("lmtp://") && readsAsNextHop(url)), { message: 'expected "lmtp://host[:port]" or "unix:/path"' })
+        .default("unix:/var/run/dovecot/lmtp"),
       // Every other domain goes by MX, or through this relay host (smarthost) when set.
       relay: nextHop.optional(),
       // Per domain ("example.com", or ".example.com" for its subdomains): a next hop of its own.
@@ -327,6 +341,11 @@ const configObject = z.strictObject({
           data: duration().prefault("10m"), // the reply after the message
         })
         .prefault({}),
+    })
+    .superRefine((delivery, ctx) => {
+      if (delivery.retry_max < delivery.retry_min) {
+        ctx.addIssue({ code: "custom", path: ["retry_max"], input: delivery.retry_max, message: "shorter than retry_min: the wait starts at retry_min and grows up to retry_max" });
+      }
     })
     .prefault({}),
   // Rule files (rules/): TypeScript or JavaScript modules, run in this order at every stage.

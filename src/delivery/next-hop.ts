@@ -1,6 +1,7 @@
 // Next hops: where a recipient's copy goes next, in the one form every part of delivery uses (the router makes
 // them, the scheduler groups and limits by their key, the transports take them). Also reads the URLs of the
-// configuration and of rule routes ("smtp://host:port", "unix:/path", "maildir:/path"...) into next hops.
+// configuration and of rule routes ("smtp://host:port", "unix:/path", "maildir:/path"...) into next hops, and is
+// what the configuration's check of those URLs asks.
 // Pure: no I/O.
 
 import type { ClientTls } from "./smtp-client.ts";
@@ -32,11 +33,13 @@ export function parseNextHop(url: string, domain: string, options: HopOptions = 
   if (url.startsWith("unix:")) return { kind: "lmtp-socket", path: url.slice(5) };
   if (url.startsWith("maildir:")) return { kind: "maildir", path: url.slice(8) };
   if (url.startsWith("mbox:")) return { kind: "mbox", path: url.slice(5) };
-  const parsed = new URL(url);
+  const parsed = URL.parse(url);
+  if (parsed === null) throw new TypeError(`${url}: not a URL (expected scheme://host[:port])`);
   const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
-  // A rule's relay route may leave the port out (smtp://host): the scheme's own then, as the client's defaults.
+  // The port may be left out (smtp://host): the scheme's own then, as the client's defaults.
   const port = parsed.port === "" ? (DEFAULT_PORTS[parsed.protocol] ?? 0) : Number(parsed.port);
-  if (host === "" || !Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`${url}: expected scheme://host:port`);
+  const more = parsed.username !== "" || parsed.password !== "" || (parsed.pathname !== "" && parsed.pathname !== "/") || parsed.search !== "" || parsed.hash !== "";
+  if (host === "" || more || !Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`${url}: expected scheme://host[:port]`);
   switch (parsed.protocol) {
     case "lmtp:":
       return { kind: "lmtp", host, port };

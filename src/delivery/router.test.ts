@@ -63,7 +63,9 @@ test("next hops: one key per destination, a label for the log", () => {
   // A rule's relay route may leave the port out: the scheme's port (test/delivery-relay.test.ts).
   assert.deepEqual(parseNextHop("smtp://x", "x"), { kind: "smtp", host: "x", port: 25, tls: "opportunistic" });
   assert.equal(hopLabel(parseNextHop("smtps://x", "x")), "smtps://x:465");
-  assert.throws(() => parseNextHop("smtp://x:0", "x"), /host:port/);
+  for (const url of ["smtp://x:0", "smtp://[::1", "smtp://u:p@x:25", "smtp://x:25/path", "smtp://x:25?q", "lmtp://:24"]) {
+    assert.throws(() => parseNextHop(url, "x"), /expected scheme:\/\/host\[:port\]/, url);
+  }
   // Certificate verification switched off is a destination of its own: no connection is shared with a verified one.
   const unverified = parseNextHop("smtp://x:25", "x", { tls: "required", verify: false });
   assert.deepEqual(unverified, { kind: "smtp", host: "x", port: 25, tls: "required", verify: false });

@@ -19,6 +19,7 @@ import type { RuleClock } from "./run-stage.ts";
 import { verdictMethods } from "./verdicts.ts";
 import { type Direction, direction } from "./local-recipients.ts";
 import { type Mailbox, parsePath } from "../smtp/address.ts";
+import { parseNextHop } from "../delivery/next-hop.ts";
 import type { RcptParameters } from "../smtp/parameters.ts";
 
 /** A recipient as the transaction keeps it. */
@@ -233,6 +234,7 @@ function relayRoute(url: string, options: { readonly tls?: "starttls" | "tls" | 
     throw new TypeError("relay route: credentials do not belong in the URL (queue files would keep them); name them with credentials:");
   }
   if (parsed.hostname === "" || (parsed.pathname !== "" && parsed.pathname !== "/")) throw new TypeError(`relay route: ${url}: want host and port only`);
+  readableHop("relay route", `${parsed.protocol}//${parsed.host}`);
   const tls = options.tls ?? (parsed.protocol === "smtps:" ? "tls" : "starttls");
   if (tls !== "starttls" && tls !== "tls" && tls !== "none") throw new TypeError(`relay route: tls must be "starttls", "tls" or "none"`);
   if (parsed.protocol === "smtps:" && tls !== "tls") throw new TypeError("relay route: smtps:// means tls: \"tls\"");
@@ -246,15 +248,21 @@ function relayRoute(url: string, options: { readonly tls?: "starttls" | "tls" | 
   };
 }
 
+/** The URL, if delivery reads it as a next hop (a port from 1 to 65535...); else a TypeError for the rule. */
+function readableHop(what: string, url: string): string {
+  try {
+    parseNextHop(url, "");
+  } catch (error) {
+    throw new TypeError(`${what}: ${(error as Error).message}`);
+  }
+  return url;
+}
+
 /** lmtp://host:port, or unix:/path/to/socket. */
 function lmtpUrl(url: string): string {
   if (typeof url === "string" && url.startsWith("unix:")) return `unix:${absolutePath("lmtp", url.slice(5))}`;
-  try {
-    const parsed = new URL(url);
-    if (parsed.protocol === "lmtp:" && parsed.hostname !== "" && parsed.port !== "") return `lmtp://${parsed.host}`;
-  } catch {
-    // reported below
-  }
+  const parsed = typeof url === "string" ? URL.parse(url) : null;
+  if (parsed?.protocol === "lmtp:" && parsed.hostname !== "" && parsed.port !== "") return readableHop("lmtp route", `lmtp://${parsed.host}`);
   throw new TypeError(`lmtp route: "${url}" is not lmtp://host:port or unix:/path`);
 }
 
