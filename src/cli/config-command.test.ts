@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { loadConfig, parseConfig } from "../config/load.ts";
 import { keyText, locateKeys } from "../config/locate.ts";
 import { runConfigCommand } from "./config-command.ts";
@@ -22,6 +24,12 @@ function collector() {
     },
   });
   return sink;
+}
+
+/** A self-signed certificate for `name` with its key, made by openssl. */
+async function selfSigned(name: string, key: string, certificate: string): Promise<void> {
+  const args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", `/CN=${name}`];
+  await promisify(execFile)("openssl", [...args, "-keyout", key, "-out", certificate]);
 }
 
 async function run(argv: string[]) {
@@ -62,12 +70,19 @@ test("the embedded default round-trips too, and --config=FILE is understood", as
 });
 
 test("examples/petrel.toml writes every key and passes config check", async () => {
-  const { code, out, err } = await run(["check", "-c", example]);
+  // Its certificates are in /etc/petrel/tls: a copy of examples/ names ones made here instead.
+  const copy = path.join(tmp, "examples");
+  await cp(path.dirname(example), copy, { recursive: true });
+  await mkdir(path.join(tmp, "etc-tls"));
+  for (const name of ["mx.example.org", "mail.example.net"]) await selfSigned(name, path.join(tmp, "etc-tls", `${name}.key`), path.join(tmp, "etc-tls", `${name}.pem`));
+  const text = (await readFile(example, "utf8")).replaceAll("/etc/petrel/tls/", `${path.join(tmp, "etc-tls")}/`);
+  const copied = path.join(copy, "petrel.toml");
+  await writeFile(copied, text);
+  const { code, out, err } = await run(["check", "-c", copied]);
   assert.equal(err, "");
   assert.equal(code, 0);
-  const text = await readFile(example, "utf8");
-  const written = parseConfig(text, example);
-  assert.deepEqual(parseConfig(out, example), written);
+  const written = parseConfig(text, copied);
+  assert.deepEqual(parseConfig(out, copied), written);
   // Every key of the effective configuration is written out in the example, none left to an unseen default.
   const leaves = (value: unknown, at: PropertyKey[]): PropertyKey[][] => {
     if (Array.isArray(value) && value.some((item) => typeof item === "object")) {
@@ -140,6 +155,24 @@ test("the data files it names are read as the server reads them: aliases (with :
     `petrel config: delivery.credentials.hub.password_file: ${empty} is empty`,
     `petrel config: delivery.credentials.other.password_file: ${path.join(tmp, "absent.password")}: no such file`,
   ]);
+});
+
+test("the certificates it names are read and checked as the server reads them: a missing file, a key that does not fit", async () => {
+  const pem = (name: string) => path.join(tmp, name);
+  await selfSigned("mx.example.org", pem("a.key"), pem("a.crt"));
+  await selfSigned("mx.example.org", pem("b.key"), pem("b.crt"));
+  const file = path.join(tmp, "tls.toml");
+  await writeFile(file, `[tls]\ncertificate = "${pem("a.crt")}"\nkey = "${pem("a.key")}"\n`);
+  const good = await run(["check", "--config", file]);
+  assert.equal(good.code, 0, good.err);
+  await writeFile(file, `[tls]\ncertificate = "${pem("a.crt")}"\nkey = "${pem("b.key")}"\n`);
+  const mismatched = await run(["check", "--config", file]);
+  assert.equal(mismatched.code, 1);
+  assert.match(mismatched.err, new RegExp(`^petrel config: tls.certificate ${pem("a.crt")} and tls.key ${pem("b.key")}: .*key values mismatch`));
+  await writeFile(file, `[tls]\ncertificate = "${pem("a.crt")}"\nkey = "${pem("a.key")}"\nserver_names = [{ name = "mail.example.net", certificate = "${pem("absent.crt")}", key = "${pem("b.key")}" }]\n`);
+  const missing = await run(["check", "--config", file]);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.err, `petrel config: tls.server_names[0].certificate: ${pem("absent.crt")}: no such file\n`);
 });
 
 test("usage mistakes exit 2 and say how to call the command", async () => {

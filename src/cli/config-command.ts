@@ -13,6 +13,7 @@ import type { Config } from "../config/schema.ts";
 import { readSenderLogins } from "../accounts/sender-logins.ts";
 import { readAliases } from "../rules/local-recipients.ts";
 import { domainForms } from "../smtp/domain-forms.ts";
+import { checkCertificates } from "../server/tls-certificate.ts";
 import { addressesFromFile } from "../rules/objects/list-file.ts";
 
 const usage = "usage: petrel config check [--config FILE]\n";
@@ -68,6 +69,7 @@ async function dataFileProblems(config: Config): Promise<string[]> {
     ...(config.smtp.aliases === undefined ? [] : [() => readAliases(config.smtp.aliases!, domainForms(config.smtp.local_domains))]),
     ...(config.smtp.mailboxes === undefined ? [] : [() => addressesFromFile(config.smtp.mailboxes!)]),
     () => readSenderLogins(config.auth.sender_logins),
+    () => checkCertificates(config),
     ...Object.entries(delivery.credentials).map(([name, login]) => () => readable(login.password_file, `delivery.credentials.${name}.password_file`)),
     ...(delivery.tls_ca_file === undefined ? [] : [() => readable(delivery.tls_ca_file!, "delivery.tls_ca_file")]),
   ];

@@ -8,6 +8,10 @@ import { access, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
 import { constants } from "node:crypto";
+import { promisify } from "node:util";
+import { readDataFile } from "../config/data-file.ts";
+import type { Config } from "../config/schema.ts";
+import type { Logger } from "../log/logs.ts";
 
 /**
  * TLS 1.2 suites when tls.ciphers is not set: forward secrecy and AEAD only (no CBC: LUCKY13), ECDSA and RSA
@@ -21,9 +25,6 @@ const DEFAULT_CIPHERS = [
   "ECDHE-ECDSA-CHACHA20-POLY1305",
   "ECDHE-RSA-CHACHA20-POLY1305",
 ].join(":");
-import { promisify } from "node:util";
-import type { Config } from "../config/schema.ts";
-import type { Logger } from "../log/logs.ts";
 
 export type CertificateFiles = { readonly certificate: string; readonly key: string; readonly selfSigned: boolean };
 
@@ -77,9 +78,16 @@ export type TlsSetup = {
 
 type SniCallback = (name: string, done: (error: Error | null, context?: SecureContext) => void) => void;
 
-async function contextOptions(config: Config, certificate: string, key: string): Promise<SecureContextOptions> {
-  const [cert, keyPem] = await Promise.all([readFile(certificate), readFile(key)]);
-  return {
+/** A certificate and its key as the configuration names them, e.g. "tls.certificate" and "tls.key". */
+type Pair = { readonly certificate: string; readonly key: string; readonly names: readonly [string, string] };
+
+/**
+ * The pair's files read and checked (PEM, the key fits the certificate) into a SecureContext and its options; a
+ * failure names the keys and files, as config check and a refused reload show it.
+ */
+async function secureContext(config: Config, { certificate, key, names }: Pair): Promise<{ options: SecureContextOptions; context: SecureContext }> {
+  const [cert, keyPem] = await Promise.all([readDataFile(certificate, `${names[0]}: ${certificate}`), readDataFile(key, `${names[1]}: ${key}`)]);
+  const options = {
     cert,
     key: keyPem,
     minVersion: config.tls.min_version,
@@ -87,20 +95,43 @@ async function contextOptions(config: Config, certificate: string, key: string):
     // No renegotiation started by the client (a CPU-exhaustion lever), no TLS compression (CRIME).
     secureOptions: constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_OP_NO_COMPRESSION,
   };
+  try {
+    return { options, context: createSecureContext(options) };
+  } catch (error) {
+    throw new Error(`${names[0]} ${certificate} and ${names[1]} ${key}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** The certificates chosen by server name (SNI), with the keys that name them. */
+function serverNamePairs(config: Config): Pair[] {
+  return config.tls.server_names.map((entry, index) => ({
+    certificate: entry.certificate,
+    key: entry.key,
+    names: [`tls.server_names[${index}].certificate`, `tls.server_names[${index}].key`],
+  }));
+}
+
+/** For config check: reads and checks every certificate the configuration names (not a self-signed one to make). */
+export async function checkCertificates(config: Config): Promise<void> {
+  const files = certificateFiles(config);
+  const pairs = serverNamePairs(config);
+  if (!files.selfSigned) pairs.unshift({ certificate: files.certificate, key: files.key, names: ["tls.certificate", "tls.key"] });
+  for (const pair of pairs) await secureContext(config, pair);
 }
 
 /** Reads every certificate of the configuration (each time: a SIGHUP picks up renewed files). */
 export async function tlsSetup(config: Config): Promise<TlsSetup> {
   const files = certificateFiles(config);
-  const defaults = await contextOptions(config, files.certificate, files.key);
+  const defaults = await secureContext(config, { certificate: files.certificate, key: files.key, names: ["tls.certificate", "tls.key"] });
   const byName = new Map<string, SecureContext>();
-  for (const entry of config.tls.server_names) {
-    byName.set(entry.name.toLowerCase(), createSecureContext(await contextOptions(config, entry.certificate, entry.key)));
+  const pairs = serverNamePairs(config);
+  for (const [index, entry] of config.tls.server_names.entries()) {
+    byName.set(entry.name.toLowerCase(), (await secureContext(config, pairs[index]!)).context);
   }
   const sni: SniCallback = (name, done) => {
     const lower = name.toLowerCase();
     const wildcard = `*${lower.slice(lower.indexOf("."))}`;
     done(null, byName.get(lower) ?? byName.get(wildcard)); // undefined: the default certificate
   };
-  return { options: { ...defaults, SNICallback: sni }, context: createSecureContext(defaults), sni };
+  return { options: { ...defaults.options, SNICallback: sni }, context: defaults.context, sni };
 }
