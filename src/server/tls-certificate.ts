@@ -4,7 +4,7 @@
 // without touching sessions in flight. It never serves a certificate whose files it could not read.
 
 import { execFile } from "node:child_process";
-import { access, mkdir, readFile } from "node:fs/promises";
+import { access, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
 import { constants } from "node:crypto";
