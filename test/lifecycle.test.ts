@@ -6,7 +6,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { access, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -114,6 +114,33 @@ test("SIGHUP reloads: new sessions take the new settings, open ones keep theirs;
     assert.equal(codes(await restarted.command("MAIL FROM:<a@example.org>")), "250 2.1.0");
     assert.equal(codes(await restarted.command("RCPT TO:<someone@new.example>")), "250 2.1.5");
     restarted.close();
+  } finally {
+    await petrel.remove();
+  }
+});
+
+test("SIGHUP with other [log] settings: the workers and the delivery process both log by the new ones", async () => {
+  const quiet = '[delivery]\nretry_min = "1s"\n\n[log.modules]\nsmtp = "warn"\ndelivery = "warn"';
+  const petrel = await Petrel.start({ toml: quiet });
+  const send = async (subject: string): Promise<string> => {
+    const client = await RawClient.greeted(petrel.port, { ehlo: "client.test" });
+    const id = queueIdOf(await client.sendMail("a@example.org", ["postmaster@localhost"], `Subject: ${subject}\r\n\r\nx\r\n`));
+    client.close();
+    return id;
+  };
+  const delivered = (id: string) => (line: { [key: string]: unknown }) => line["event"] === "delivery" && line["queueId"] === id && line["result"] === "delivered";
+  try {
+    const before = await send("before");
+    // Its copy arrives, without an info line from either: both modules log warnings only.
+    const mailbox = join(petrel.dir, "var", "mail", "localhost", "postmaster", "new");
+    while ((await readdir(mailbox).catch(() => [])).length < 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    await petrel.writeConfig('[delivery]\nretry_min = "1s"');
+    petrel.process.kill("SIGHUP");
+    await petrel.waitForMessage("configuration reloaded");
+    assert.equal(petrel.lines.some(delivered(before)), false, "no info line under the first settings");
+    const after = await send("after");
+    await petrel.waitFor((line) => line["event"] === "queued" && line["queueId"] === after);
+    await petrel.waitFor(delivered(after));
   } finally {
     await petrel.remove();
   }

@@ -19,7 +19,7 @@ const MAX_ACTIVE = 1000;
 
 export class Scheduler {
   #parts: RunParts;
-  readonly #log: Logger;
+  #log: Logger;
   readonly #running = new Map<string, Promise<void>>();
   /** Deferred ids → when they are due (ms). */
   readonly #deferred = new Map<string, number>();
@@ -36,9 +36,11 @@ export class Scheduler {
     this.#log = log;
   }
 
-  /** New settings (a reload) for the runs that start from now on. */
-  set parts(parts: RunParts) {
+  /** New settings and log (a reload) for the runs that start from now on; resolves once the runs going on end. */
+  reconfigure(parts: RunParts, log: Logger): Promise<void> {
     this.#parts = parts;
+    this.#log = log;
+    return Promise.allSettled(this.#running.values()).then(() => undefined);
   }
 
   async start(): Promise<void> {

@@ -154,3 +154,43 @@ export function createLogs(log: LogConfig, options: { worker?: number; role?: st
     },
   };
 }
+
+/**
+ * A process's logs across reloads: while the [log] table stays the same they are kept (and reopened, for
+ * logrotate); when it changes, new ones are made for the new configuration, and take over only once it applies.
+ */
+export class ConfiguredLogs {
+  readonly #options: { worker?: number; role?: string };
+  #current: Logs | null = null;
+  #table = "";
+
+  constructor(options: { worker?: number; role?: string }) {
+    this.#options = options;
+  }
+
+  /** The logs for `log`: the current ones, reopened, if it has not changed; else new ones (see adopt). */
+  prepare(log: LogConfig): Logs {
+    if (this.#current !== null && JSON.stringify(log) === this.#table) {
+      this.#current.reopen();
+      return this.#current;
+    }
+    return createLogs(log, this.#options);
+  }
+
+  /**
+   * Makes `logs` (from prepare, for `log`) the current ones once their configuration applies. Returns the ones they
+   * replace, which the caller closes when nothing that started with them writes any more; null if none.
+   */
+  adopt(logs: Logs, log: LogConfig): Logs | null {
+    if (logs === this.#current) return null;
+    const replaced = this.#current;
+    this.#current = logs;
+    this.#table = JSON.stringify(log);
+    return replaced;
+  }
+
+  /** Lets go of `logs` from prepare when their configuration did not apply (the current ones stay). */
+  discard(logs: Logs): void {
+    if (logs !== this.#current) void logs.close();
+  }
+}

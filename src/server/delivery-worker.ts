@@ -9,7 +9,7 @@ import process from "node:process";
 import { rootCertificates } from "node:tls";
 import type { Config } from "../config/schema.ts";
 import { DnsResolver } from "../dns/resolver.ts";
-import { createLogs, type Logs } from "../log/logs.ts";
+import { ConfiguredLogs, type Logs } from "../log/logs.ts";
 import { createQueueIdSource } from "../queue/queue-id.ts";
 import { Spool } from "../queue/spool.ts";
 import { DELIVERY_SLOT, obeyPrimary } from "./control-messages.ts";
@@ -27,6 +27,7 @@ import { QueueRuleStages } from "./queue-rule-stages.ts";
 
 const nextId = createQueueIdSource(DELIVERY_SLOT);
 const health = new DestinationHealth();
+const configuredLogs = new ConfiguredLogs({ role: "delivery" });
 let logs: Logs | null = null;
 let spool: Spool | null = null;
 let scheduler: Scheduler | null = null;
@@ -85,23 +86,33 @@ async function runParts(config: Config, current: Spool, logs: Logs): Promise<Run
 }
 
 async function configure(config: Config): Promise<void> {
-  if (logs === null) logs = createLogs(config.log, { role: "delivery" });
-  else logs.reopen();
-  spool ??= await Spool.open(config.spool.dir);
-  const parts = await runParts(config, spool, logs);
+  const next = configuredLogs.prepare(config.log);
+  let parts: RunParts;
+  try {
+    spool ??= await Spool.open(config.spool.dir);
+    parts = await runParts(config, spool, next);
+  } catch (error) {
+    configuredLogs.discard(next);
+    throw error;
+  }
+  logs = next;
+  const replaced = configuredLogs.adopt(next, config.log);
   if (!privilegesDropped) {
     const owner = identity(config);
     if (owner !== null) dropPrivileges(owner);
     privilegesDropped = true;
   }
+  let earlierRuns: Promise<void> = Promise.resolve();
   if (config.delivery.paused) {
     if (scheduler !== null) await scheduler.stop();
     scheduler = null;
-    logs.system.info("delivery paused (delivery.paused = true): mail is queued, not delivered");
+    next.system.info("delivery paused (delivery.paused = true): mail is queued, not delivered");
   } else if (scheduler === null) {
-    scheduler = new Scheduler(parts, logs.module("delivery"));
+    scheduler = new Scheduler(parts, next.module("delivery"));
     await scheduler.start();
-  } else scheduler.parts = parts;
+  } else earlierRuns = scheduler.reconfigure(parts, next.module("delivery"));
+  // Runs that started before a change of the [log] table write to the old logs until they end.
+  if (replaced !== null) void earlierRuns.then(() => replaced.close());
 }
 
 /** Finishes the runs in progress (at most `timeout`), says goodbye on idle connections, and exits. */

@@ -27,6 +27,8 @@ export class Listeners {
   private readonly bound = new Map<string, Bound>();
   readonly sessions = new Set<Session>();
   private onIdle: (() => void) | null = null;
+  /** Callers of ended(), each with the sessions it still waits for. */
+  private readonly endings = new Set<{ sessions: Set<Session>; resolve: () => void }>();
   private limits: ConnectionLimits | null = null;
 
   /** Binds, keeps or closes listeners so that they match `config`; rejects if a new address cannot be bound. */
@@ -170,7 +172,21 @@ export class Listeners {
 
   private forget(session: Session): void {
     this.sessions.delete(session);
+    for (const waiter of this.endings) {
+      waiter.sessions.delete(session);
+      if (waiter.sessions.size === 0) {
+        this.endings.delete(waiter);
+        waiter.resolve();
+      }
+    }
     if (this.sessions.size === 0) this.onIdle?.();
+  }
+
+  /** Resolves once every one of `sessions` has ended. */
+  ended(sessions: readonly Session[]): Promise<void> {
+    const waiting = new Set(sessions.filter((session) => this.sessions.has(session)));
+    if (waiting.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.endings.add({ sessions: waiting, resolve }));
   }
 
   /** Resolves once no session is left. */

@@ -4,8 +4,7 @@
 
 import process from "node:process";
 import type { Config } from "../config/schema.ts";
-import { createLogs } from "../log/logs.ts";
-import type { Logs } from "../log/logs.ts";
+import { ConfiguredLogs, type Logs } from "../log/logs.ts";
 import { Spool } from "../queue/spool.ts";
 import { createQueueIdSource } from "../queue/queue-id.ts";
 import { Listeners } from "./listeners.ts";
@@ -16,34 +15,44 @@ import { servedParts } from "./served-parts.ts";
 
 const workerNumber = Number(process.env["PETREL_WORKER"] ?? "0");
 const listeners = new Listeners();
+const configuredLogs = new ConfiguredLogs({ worker: workerNumber });
 let logs: Logs | null = null;
 let spool: Spool | null = null;
 let spoolDir = "";
-let loggedWith = "";
 const nextId = createQueueIdSource(workerNumber);
 const readBuffers = new ReadBuffers();
 /** After the first configuration the worker runs as server.user; a reload cannot bind ports below 1024. */
 let privilegesDropped = false;
 
-/** Logs replaced by a reload: sessions that started before it still write to them until the process ends. */
-const retiredLogs: Logs[] = [];
+/** Logs replaced by a reload that sessions started before it still write to; each is closed when they have ended. */
+const retiredLogs = new Set<Logs>();
 
 async function configure(config: Config): Promise<void> {
-  if (logs === null || JSON.stringify(config.log) !== loggedWith) {
-    if (logs) retiredLogs.push(logs);
-    logs = createLogs(config.log, { worker: workerNumber });
-    loggedWith = JSON.stringify(config.log);
-  } else logs.reopen();
-  if (spool === null) {
-    spool = await Spool.open(config.spool.dir);
-    spoolDir = config.spool.dir;
-  } else if (config.spool.dir !== spoolDir) {
-    logs.system.warn({ dir: config.spool.dir, current: spoolDir }, "spool.dir changes take effect after a restart");
-  }
+  const next = configuredLogs.prepare(config.log);
   // A file that cannot be read or a rule file that fails to load rejects here: the primary logs why, and this
-  // worker goes on with the configuration (and rules) it had.
-  const shared = await servedParts(config, { spool, logs, readBuffers, nextId });
-  await listeners.apply(config, shared);
+  // worker goes on with the configuration (rules and logs) it had.
+  try {
+    if (spool === null) {
+      spool = await Spool.open(config.spool.dir);
+      spoolDir = config.spool.dir;
+    } else if (config.spool.dir !== spoolDir) {
+      next.system.warn({ dir: config.spool.dir, current: spoolDir }, "spool.dir changes take effect after a restart");
+    }
+    const shared = await servedParts(config, { spool, logs: next, readBuffers, nextId });
+    await listeners.apply(config, shared);
+  } catch (error) {
+    configuredLogs.discard(next);
+    throw error;
+  }
+  logs = next;
+  const replaced = configuredLogs.adopt(next, config.log);
+  if (replaced !== null) {
+    retiredLogs.add(replaced);
+    void listeners.ended([...listeners.sessions]).then(async () => {
+      retiredLogs.delete(replaced);
+      await replaced.close();
+    });
+  }
   if (!privilegesDropped) {
     const owner = identity(config);
     if (owner !== null) dropPrivileges(owner);
