@@ -181,8 +181,8 @@ class Primary {
     }, timeout + 5000);
     await Promise.all(exits);
     clearTimeout(force);
-    // The exit code is decided: if what follows never ends (a log flush left waiting with nothing else to run was
-    // seen once, under a loaded test machine: Node then exits 13 for the unsettled start), exit with it anyway.
+    // The exit code is decided: if what follows is left waiting with nothing else to run (seen on a loaded machine,
+    // where Node then exited 13 for the unsettled start instead of 1), exit with it anyway.
     setTimeout(() => process.exit(exitCode), 5000);
     await removePidFile(this.config.server.pid_file);
     this.logs.system.info("petrel stopped");
