@@ -168,6 +168,11 @@ export class ConfiguredLogs {
     this.#options = options;
   }
 
+  /** The logs of the configuration that applies now; null before the first one. */
+  get current(): Logs | null {
+    return this.#current;
+  }
+
   /** The logs for `log`: the current ones, reopened, if it has not changed; else new ones (see adopt). */
   prepare(log: LogConfig): Logs {
     if (this.#current !== null && JSON.stringify(log) === this.#table) {

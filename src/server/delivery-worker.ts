@@ -28,7 +28,6 @@ import { QueueRuleStages } from "./queue-rule-stages.ts";
 const nextId = createQueueIdSource(DELIVERY_SLOT);
 const health = new DestinationHealth();
 const configuredLogs = new ConfiguredLogs({ role: "delivery" });
-let logs: Logs | null = null;
 let spool: Spool | null = null;
 let scheduler: Scheduler | null = null;
 let cache: ConnectionCache | null = null;
@@ -95,7 +94,6 @@ async function configure(config: Config): Promise<void> {
     configuredLogs.discard(next);
     throw error;
   }
-  logs = next;
   const replaced = configuredLogs.adopt(next, config.log);
   if (!privilegesDropped) {
     const owner = identity(config);
@@ -122,7 +120,7 @@ function drain(timeout: number): void {
   void (async () => {
     await scheduler?.stop();
     await cache?.closeAll();
-    await logs?.flush();
+    await configuredLogs.current?.flush();
     process.exit(0);
   })();
 }

@@ -16,7 +16,6 @@ import { servedParts } from "./served-parts.ts";
 const workerNumber = Number(process.env["PETREL_WORKER"] ?? "0");
 const listeners = new Listeners();
 const configuredLogs = new ConfiguredLogs({ worker: workerNumber });
-let logs: Logs | null = null;
 let spool: Spool | null = null;
 let spoolDir = "";
 const nextId = createQueueIdSource(workerNumber);
@@ -44,7 +43,6 @@ async function configure(config: Config): Promise<void> {
     configuredLogs.discard(next);
     throw error;
   }
-  logs = next;
   const replaced = configuredLogs.adopt(next, config.log);
   if (replaced !== null) {
     retiredLogs.add(replaced);
@@ -69,7 +67,7 @@ function drain(timeout: number): void {
   }, timeout);
   deadline.unref();
   void listeners.idle().then(async () => {
-    await Promise.all([logs, ...retiredLogs].map((each) => each?.flush()));
+    await Promise.all([configuredLogs.current, ...retiredLogs].map((each) => each?.flush()));
     process.exit(0);
   });
 }
